@@ -1,0 +1,51 @@
+# Dockyard: `make demo` and `make test` are the front door (see README.md).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_WORKERS ?= 4
+# Debian packages: busybox-static builds test images; the rest are reference tools that the
+# interop tests drive against Dockyard (they are never used at run time).
+SYSTEM_DEPS := busybox-static iproute2 nftables iptables tmux psmisc libseccomp2
+TEST_SYSTEM_DEPS := $(SYSTEM_DEPS) skopeo docker-registry containerd runc crun docker.io
+
+.PHONY: all venv system-deps test-system-deps test test-quick test-unit lint demo bench clean
+
+all: venv
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,fast]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+system-deps:
+	@scripts/apt-ensure $(SYSTEM_DEPS)
+
+test-system-deps:
+	@scripts/apt-ensure $(TEST_SYSTEM_DEPS)
+
+# Everything: unit, root integration and interop, in parallel workers.
+test: test-system-deps venv
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
+
+# The quick subset: no slow and no interop tests.
+test-quick: venv
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow and not interop" tests
+
+test-unit: venv
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+demo: system-deps venv
+	scripts/demo
+
+bench: test-system-deps venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
