@@ -1,0 +1,304 @@
+"""What cgroup v1 and v2 share: the :class:`Cgroup` interface, stats values, file helpers.
+
+Kernel files are written with one ``write(2)`` each (cgroupfs parses per write). Three
+outcomes when a resource cannot be applied, decided per field in v1.py / v2.py:
+
+- the field is best-effort and the kernel lacks its file (blkio weight without CFQ/BFQ, swap
+  accounting off, deprecated kernel memory, net_cls, hugetlb on another hierarchy): skipped
+  with a warning naming the field, as Docker does;
+- the controller the field needs is absent (a memory limit without the memory controller):
+  :class:`~dockyard.errors.Unsupported` naming the field;
+- the kernel refuses the value (EINVAL, EBUSY, ...): :class:`~dockyard.errors.InvalidArgument`
+  naming the field, the file and the value.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.errors import Conflict, InvalidArgument, Unsupported
+
+__all__ = [
+    "BlkioEntry",
+    "Cgroup",
+    "CgroupStats",
+    "CpuStats",
+    "MemoryStats",
+    "PidsStats",
+]
+
+log = logging.getLogger("dockyard.cgroups")
+
+# Limits at or above this are "unlimited" (v1 reports PAGE_COUNTER_MAX * PAGE_SIZE).
+UNLIMITED = 1 << 62
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    usage: int = 0
+    max_usage: int = 0  # v1 max_usage_in_bytes, v2 memory.peak (0 when the kernel lacks it)
+    limit: int | None = None  # None: unlimited
+    cache: int = 0
+    swap_usage: int = 0
+    stats: Mapping[str, int] = field(default_factory=dict)  # memory.stat as read
+
+
+@dataclass(frozen=True)
+class CpuStats:
+    usage_total: int = 0  # nanoseconds
+    usage_percpu: tuple[int, ...] = ()  # nanoseconds (v1 only)
+    usage_kernel: int = 0
+    usage_user: int = 0
+    system_usage: int = 0  # host-wide, nanoseconds, from /proc/stat (Docker's system_cpu_usage)
+    online_cpus: int = 0
+    throttling_periods: int = 0
+    throttled_periods: int = 0
+    throttled_time: int = 0  # nanoseconds
+
+
+@dataclass(frozen=True)
+class PidsStats:
+    current: int = 0
+    limit: int | None = None  # None: unlimited
+
+
+@dataclass(frozen=True)
+class BlkioEntry:
+    major: int
+    minor: int
+    op: str  # Read, Write, Sync, Async, Discard, Total
+    value: int
+
+
+@dataclass(frozen=True)
+class CgroupStats:
+    memory: MemoryStats = MemoryStats()
+    cpu: CpuStats = CpuStats()
+    pids: PidsStats = PidsStats()
+    io_service_bytes: tuple[BlkioEntry, ...] = ()
+    io_serviced: tuple[BlkioEntry, ...] = ()
+    oom_kills: int = 0
+
+
+# ---------------------------------------------------------------- file helpers
+
+
+def write_file(path: str, value: str, what: str) -> None:
+    """Write ``value`` with a single write(2); errors name ``what`` (the OCI field)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise Unsupported(f"{what}: this kernel has no {os.path.basename(path)} ({path})") from exc
+    except OSError as exc:
+        raise InvalidArgument(f"{what}: cannot open {path}: {exc.strerror}") from exc
+    try:
+        os.write(fd, value.encode())
+    except OSError as exc:
+        raise InvalidArgument(f"{what}: cannot write {value!r} to {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+
+
+def write_optional(path: str, value: str, what: str) -> bool:
+    """Like :func:`write_file`, but a missing file is skipped with a warning (best-effort fields)."""
+    if not os.path.exists(path):
+        log.warning("%s: ignored, this kernel has no %s", what, path)
+        return False
+    write_file(path, value, what)
+    return True
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ENODEV, errno.EINVAL, errno.EOPNOTSUPP):
+            return None
+        raise
+
+
+def read_int(path: str) -> int | None:
+    """An integer file; ``max`` and missing files read as None."""
+    text = read_text(path)
+    if not text or text == "max":
+        return None
+    try:
+        return int(text.split()[0])
+    except ValueError:
+        return None
+
+
+def read_kv(path: str) -> dict[str, int]:
+    """``key value`` lines (memory.stat, cpu.stat, memory.events, ...)."""
+    out: dict[str, int] = {}
+    for line in (read_text(path) or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def limit_or_none(value: int | None) -> int | None:
+    return None if value is None or value >= UNLIMITED else value
+
+
+def host_cpu_usage_ns() -> int:
+    """Total host CPU time (first line of /proc/stat) in nanoseconds, like Docker computes it."""
+    text = read_text("/proc/stat") or ""
+    first = text.splitlines()[0].split() if text else []
+    if not first or first[0] != "cpu":
+        return 0
+    ticks = sum(int(v) for v in first[1:8])
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def read_procs(directory: str, recursive: bool = True) -> list[int]:
+    pids: list[int] = []
+    dirs: Iterator[tuple[str, list[str], list[str]]] = (
+        os.walk(directory) if recursive else iter([(directory, [], [])])
+    )
+    for current, _subdirs, _files in dirs:
+        for line in (read_text(os.path.join(current, "cgroup.procs")) or "").split():
+            pids.append(int(line))
+    return pids
+
+
+def remove_tree(directory: str, timeout: float) -> None:
+    """rmdir ``directory`` and its sub-cgroups, bottom-up, retrying while tasks drain."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            for current, subdirs, _files in os.walk(directory, topdown=False):
+                for sub in subdirs:
+                    _rmdir(os.path.join(current, sub))
+            _rmdir(directory)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                remaining = read_procs(directory) if os.path.isdir(directory) else []
+                raise Conflict(f"cannot remove cgroup {directory}: {exc.strerror}"
+                               f" (processes left: {remaining[:10]})") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+def _rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOTEMPTY:
+            raise
+        # A fake tree (plain directory with files) in tests: remove the files first.
+        for name in os.listdir(path):
+            full = os.path.join(path, name)
+            if not os.path.isdir(full):
+                os.unlink(full)
+        os.rmdir(path)
+
+
+def check_path(path: str) -> str:
+    """OCI ``cgroupsPath`` -> a path relative to each hierarchy's root, refused if it escapes."""
+    if ":" in path:
+        raise Unsupported(f"linux.cgroupsPath {path!r}: systemd slice paths are not supported")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise InvalidArgument(f"linux.cgroupsPath {path!r} must name a cgroup below the root")
+    return "/".join(parts)
+
+
+def section(resources: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = resources.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgument(f"linux.resources.{key} must be an object")
+    return value
+
+
+# ---------------------------------------------------------------- the interface
+
+
+class Cgroup(ABC):
+    """One container's cgroup, v1 (a directory per hierarchy) or v2 (one directory).
+
+    Life: ``create()`` -> ``apply(pid)`` -> ``set(resources)`` (any time again for updates) ->
+    ``freeze()``/``thaw()``, ``stats()``, ``oom_kill_count()`` -> ``kill_all()`` -> ``destroy()``.
+    """
+
+    mode: str
+    path: str  # relative to each hierarchy's root, no leading slash
+
+    @abstractmethod
+    def create(self) -> None:
+        """Make the cgroup directories (idempotent), delegating controllers as needed."""
+
+    @abstractmethod
+    def apply(self, pid: int) -> None:
+        """Move process ``pid`` (all its threads) into the cgroup."""
+
+    @abstractmethod
+    def set(self, resources: Mapping[str, Any]) -> None:
+        """Apply OCI ``linux.resources`` (camelCase dict); absent fields are left alone."""
+
+    @abstractmethod
+    def freeze(self, timeout: float = 10.0) -> None:
+        """Freeze every process and wait until the kernel reports the cgroup frozen."""
+
+    @abstractmethod
+    def thaw(self) -> None: ...
+
+    @abstractmethod
+    def frozen(self) -> bool: ...
+
+    @abstractmethod
+    def stats(self) -> CgroupStats: ...
+
+    @abstractmethod
+    def oom_kill_count(self) -> int:
+        """Processes the OOM killer killed in this cgroup (kernel >= 4.13 on v1)."""
+
+    @abstractmethod
+    def pids(self, recursive: bool = True) -> list[int]: ...
+
+    @abstractmethod
+    def exists(self) -> bool: ...
+
+    @abstractmethod
+    def directories(self) -> list[str]:
+        """Every directory this cgroup occupies (one per v1 hierarchy)."""
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        """Signal every process, frozen first so none can fork away (runc does the same)."""
+        can_freeze = self._can_freeze()
+        if can_freeze:
+            self.freeze()
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if can_freeze:
+                self.thaw()
+
+    def destroy(self, timeout: float = 5.0) -> None:
+        """Remove the cgroup (and sub-cgroups), retrying while exiting tasks drain."""
+        for directory in self.directories():
+            if os.path.isdir(directory):
+                remove_tree(directory, timeout)
+
+    @abstractmethod
+    def _can_freeze(self) -> bool: ...

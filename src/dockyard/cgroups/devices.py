@@ -1,0 +1,73 @@
+"""Device access rules: OCI ``linux.resources.devices`` -> cgroup v1 ``devices.allow/deny`` lines.
+
+Like runc's spec conversion, the standard nodes every container gets in ``/dev`` are allowed
+after the config's own rules (:data:`DEFAULT_RULES`), so a config that starts with a deny-all
+(``{"allow": false, "access": "rwm"}``, Docker's and ``dockyard-runtime spec``'s) still has
+a working /dev/null (runc 1.2's list: /dev/net/tun is not in it). A rule of type ``a`` with wildcards is written as plain ``a`` (the kernel
+resets the whole list: deny-all to ``devices.deny``, allow-all to ``devices.allow``).
+
+cgroup v2 has no devices files: the kernel wants an eBPF program of type
+BPF_PROG_TYPE_CGROUP_DEVICE attached to the cgroup (runc builds one). Dockyard does not do
+this yet; on v2 restrictive rules are skipped with a warning (see docs/security.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+__all__ = ["DEFAULT_RULES", "is_restrictive", "v1_lines"]
+
+
+def _rule(kind: str, major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
+    return {"allow": True, "type": kind, "major": major, "minor": minor, "access": access}
+
+
+# runc libcontainer/specconv AllowedDevices: mknod of anything, and the standard /dev nodes.
+DEFAULT_RULES: tuple[dict[str, Any], ...] = (
+    _rule("c", None, None, "m"),
+    _rule("b", None, None, "m"),
+    _rule("c", 1, 3),  # /dev/null
+    _rule("c", 1, 8),  # /dev/random
+    _rule("c", 1, 7),  # /dev/full
+    _rule("c", 5, 0),  # /dev/tty
+    _rule("c", 1, 5),  # /dev/zero
+    _rule("c", 1, 9),  # /dev/urandom
+    _rule("c", 5, 1),  # /dev/console
+    _rule("c", 136, None),  # /dev/pts/*
+    _rule("c", 5, 2),  # /dev/ptmx
+)
+
+
+def _num(value: Any, where: str) -> str:
+    if value is None or value == -1:
+        return "*"
+    if not isinstance(value, int) or value < 0:
+        raise InvalidArgument(f"{where}: device number must be a non-negative integer, got {value!r}")
+    return str(value)
+
+
+def v1_lines(rules: Sequence[Mapping[str, Any]], *, defaults: bool = True) -> Iterator[tuple[str, bool]]:
+    """Yield ``(line, allow)`` pairs in order; ``allow`` picks devices.allow or devices.deny."""
+    all_rules = list(rules) + (list(DEFAULT_RULES) if defaults else [])
+    for i, rule in enumerate(all_rules):
+        where = f"linux.resources.devices[{i}]"
+        kind = rule.get("type") or "a"
+        if kind not in ("a", "b", "c"):
+            raise InvalidArgument(f"{where}: type must be a, b or c, got {kind!r}")
+        access = rule.get("access") or "rwm"
+        if not access or set(access) - set("rwm"):
+            raise InvalidArgument(f"{where}: access must be letters of rwm, got {access!r}")
+        major, minor = _num(rule.get("major"), where), _num(rule.get("minor"), where)
+        allow = bool(rule.get("allow", False))
+        if kind == "a" and major == minor == "*" and set(access) == set("rwm"):
+            yield "a", allow
+        else:
+            yield f"{kind} {major}:{minor} {access}", allow
+
+
+def is_restrictive(rules: Sequence[Mapping[str, Any]]) -> bool:
+    """True if any rule denies something (what v2 would need an eBPF program for)."""
+    return any(not r.get("allow", False) for r in rules)
