@@ -1,0 +1,233 @@
+"""Kernel links through netlink (pyroute2): bridges, veth pairs, addresses, routes.
+
+One container endpoint on a bridge network::
+
+      host netns                              container netns
+    +---------------------------+           +----------------------------+
+    | dockyard0 (bridge)        |           | eth0  172.18.0.2/16        |
+    |   172.18.0.1/16 (gateway) |           |   mac 02:42:ac:12:00:02    |
+    |   +-- dyv1a2b3c4d --------+-- veth ---+   default via 172.18.0.1   |
+    +---------------------------+           +----------------------------+
+
+The pair is created in the host namespace (peer named ``dyp<hex>``), the peer is moved into
+the container's namespace by file descriptor (IFLA_NET_NS_FD), then renamed and configured from
+a thread that joined that namespace (:mod:`dockyard.network.netns`). Deleting the host end
+deletes both ends (veth(4)), which is how every rollback and teardown works.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from dockyard.errors import Conflict, Internal, NotFound
+from dockyard.network.netns import run_in_netns
+
+__all__ = [
+    "ContainerIface",
+    "bridge_exists",
+    "configure_container_iface",
+    "create_veth",
+    "delete_link",
+    "ensure_bridge",
+    "host_routes",
+    "link_exists",
+    "mac_for_ip",
+    "move_to_netns",
+    "remove_container_iface",
+    "set_sysctl",
+]
+
+
+@dataclass(frozen=True)
+class ContainerIface:
+    """What goes on the container side of a veth pair."""
+
+    peer: str                        # temporary name the peer carries into the netns
+    mac: str
+    address: str                     # "172.18.0.2/16"
+    gateway: str | None              # default route, set only if the netns has none yet
+    address6: str | None = None      # "fd00:1::2/64"
+    gateway6: str | None = None
+
+
+def mac_for_ip(ip: str) -> str:
+    """Docker's scheme: 02:42 followed by the four bytes of the IPv4 address."""
+    raw = ipaddress.IPv4Address(ip).packed
+    return "02:42:" + ":".join(f"{b:02x}" for b in raw)
+
+
+def set_sysctl(key: str, value: str) -> None:
+    path = "/proc/sys/" + key.replace(".", "/")
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return int(found[0]) if found else None
+
+
+def link_exists(name: str) -> bool:
+    with IPRoute() as ipr:
+        return _index(ipr, name) is not None
+
+
+def bridge_exists(name: str) -> bool:
+    return link_exists(name)
+
+
+def ensure_bridge(name: str, gateways: list[str], mtu: int = 1500) -> None:
+    """Create (or adopt) bridge ``name`` with addresses ``gateways`` ("ip/prefix"), up.
+
+    Idempotent, so a restarted daemon re-runs it for every network it knows.
+    """
+    with IPRoute() as ipr:
+        idx = _index(ipr, name)
+        if idx is None:
+            try:
+                ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+            except NetlinkError as exc:
+                raise Internal(f"cannot create bridge {name}: {exc}") from exc
+            idx = _index(ipr, name)
+            assert idx is not None
+        have = {
+            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=idx)
+        }
+        for cidr in gateways:
+            if cidr in have:
+                continue
+            ip, plen = cidr.split("/")
+            try:
+                ipr.addr("add", index=idx, address=ip, prefixlen=int(plen))
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:
+                    raise Internal(f"cannot address bridge {name}: {exc}") from exc
+        ipr.link("set", index=idx, state="up")
+    # Docker sets route_localnet on its bridge so that DNAT of 127.0.0.1:port works
+    set_sysctl(f"net.ipv4.conf.{name}.route_localnet", "1")
+
+
+def delete_link(name: str) -> bool:
+    """Delete a link by name if it exists; True if something was deleted."""
+    with IPRoute() as ipr:
+        idx = _index(ipr, name)
+        if idx is None:
+            return False
+        try:
+            ipr.link("del", index=idx)
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return False
+            raise Internal(f"cannot delete link {name}: {exc}") from exc
+        return True
+
+
+def create_veth(host: str, peer: str, bridge: str, mtu: int = 1500) -> None:
+    """Create a veth pair whose host end is enslaved to ``bridge`` and up."""
+    with IPRoute() as ipr:
+        br = _index(ipr, bridge)
+        if br is None:
+            raise NotFound(f"bridge {bridge} does not exist")
+        try:
+            ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer}, mtu=mtu)
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                raise Conflict(f"link {host} already exists") from exc
+            raise Internal(f"cannot create veth {host}: {exc}") from exc
+        idx = _index(ipr, host)
+        assert idx is not None
+        ipr.link("set", index=idx, master=br, state="up")
+
+
+def move_to_netns(name: str, netns_path: str) -> None:
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with IPRoute() as ipr:
+            idx = _index(ipr, name)
+            if idx is None:
+                raise NotFound(f"link {name} does not exist")
+            ipr.link("set", index=idx, net_ns_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _free_eth_name(ipr: IPRoute) -> str:
+    names = {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    n = 0
+    while f"eth{n}" in names:
+        n += 1
+    return f"eth{n}"
+
+
+def _has_default_route(ipr: IPRoute, family: int) -> bool:
+    return any(r["dst_len"] == 0 for r in ipr.get_routes(family=family, table=254))
+
+
+def configure_container_iface(netns_path: str, spec: ContainerIface) -> str:
+    """Rename the moved peer to ``ethN``, give it MAC, addresses, routes; return its name."""
+
+    def body() -> str:
+        with IPRoute() as ipr:
+            lo = _index(ipr, "lo")
+            if lo is not None:
+                ipr.link("set", index=lo, state="up")
+            idx = _index(ipr, spec.peer)
+            if idx is None:
+                raise NotFound(f"link {spec.peer} is not in {netns_path}")
+            name = _free_eth_name(ipr)
+            ipr.link("set", index=idx, ifname=name, address=spec.mac)
+            if spec.address6:
+                # no DAD: the address is ours by IPAM, and DAD would delay usability ~1 s
+                set_sysctl(f"net.ipv6.conf.{name}.accept_dad", "0")
+            ip, plen = spec.address.split("/")
+            ipr.addr("add", index=idx, address=ip, prefixlen=int(plen))
+            if spec.address6:
+                ip6, plen6 = spec.address6.split("/")
+                ipr.addr("add", index=idx, address=ip6, prefixlen=int(plen6))
+            ipr.link("set", index=idx, state="up")
+            if spec.gateway and not _has_default_route(ipr, 2):
+                ipr.route("add", dst="0.0.0.0/0", gateway=spec.gateway, oif=idx)
+            if spec.gateway6 and not _has_default_route(ipr, 10):
+                ipr.route("add", dst="::/0", gateway=spec.gateway6, oif=idx, family=10)
+            return name
+
+    try:
+        return run_in_netns(netns_path, body)
+    except NetlinkError as exc:
+        raise Internal(f"cannot configure {spec.peer} in {netns_path}: {exc}") from exc
+
+
+def remove_container_iface(netns_path: str, name: str) -> bool:
+    """Delete ``name`` inside the netns (used by disconnect when the host end is already gone)."""
+
+    def body() -> bool:
+        with IPRoute() as ipr:
+            idx = _index(ipr, name)
+            if idx is None:
+                return False
+            ipr.link("del", index=idx)
+            return True
+
+    return run_in_netns(netns_path, body)
+
+
+def host_routes() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Networks the host already reaches directly: routes and interface addresses."""
+    found: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    with IPRoute() as ipr:
+        for fam in (2, 10):
+            for r in ipr.get_routes(family=fam, table=254):
+                dst = r.get_attr("RTA_DST")
+                if dst and r["dst_len"]:
+                    found.append(ipaddress.ip_network(f"{dst}/{r['dst_len']}", strict=False))
+        for a in ipr.get_addr():
+            addr = a.get_attr("IFA_ADDRESS")
+            if addr and not addr.startswith(("127.", "fe80", "::1")):
+                found.append(ipaddress.ip_network(f"{addr}/{a['prefixlen']}", strict=False))
+    return found
