@@ -1,0 +1,504 @@
+"""Pull an image: resolve the manifest, fetch the config, stream layers into the store.
+
+::
+
+    GET /v2/                          ping; the challenge says how to authenticate
+    GET /v2/<path>/manifests/<ref>    manifest, list or index (digest verified)
+    [GET /v2/<path>/manifests/<dgst>] the platform's manifest when the first was an index
+    GET /v2/<path>/blobs/<config>     config (digest verified, diff_ids counted)
+    GET /v2/<path>/blobs/<layer>      up to N at a time, each into a Spool, hashed on the way;
+                                      one worker thread unpacks layer i from its spool after
+                                      layer i-1, decompressing as the bytes arrive
+
+Nothing of a failed pull stays: layers it created are deleted again, the image record is
+written last (by ``ImageStore.add_image``), no compressed blob is ever stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from dockyard.distribution import progress as prog
+from dockyard.distribution.auth import TokenCache
+from dockyard.distribution.compression import decompressing_reader
+from dockyard.distribution.credentials import AuthConfig
+from dockyard.distribution.manifest import (
+    ACCEPT,
+    MAX_MANIFEST_SIZE,
+    Descriptor,
+    Index,
+    Manifest,
+    Platform,
+    parse_manifest,
+    select_platform,
+)
+from dockyard.distribution.settings import RegistrySettings
+from dockyard.distribution.spool import Spool, SpoolAborted
+from dockyard.distribution.transport import (
+    Endpoint,
+    RegistryClient,
+    endpoints_for,
+    open_session,
+    registry_error,
+    status_error,
+)
+from dockyard.errors import (
+    DockyardError,
+    ImageNotFound,
+    InvalidArgument,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    Unsupported,
+)
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import Digest, Digester
+from dockyard.oci.reference import Reference, parse_reference
+
+if TYPE_CHECKING:
+    from dockyard.images import ImageStore
+
+__all__ = ["PullResult", "pull"]
+
+MAX_CONFIG_SIZE = 8 << 20
+_BACKOFF = 0.2
+
+
+@dataclass(frozen=True)
+class PullResult:
+    image_id: str
+    digest: str  # the manifest (or index) digest: RepoDigests' part after "@"
+    reference: Reference
+    up_to_date: bool
+
+
+@contextlib.asynccontextmanager
+async def _session_for(
+    settings: RegistrySettings, session: aiohttp.ClientSession | None
+) -> AsyncIterator[aiohttp.ClientSession]:
+    if session is not None:
+        yield session
+        return
+    async with open_session(settings) as own:
+        yield own
+
+
+async def pull(
+    store: ImageStore,
+    ref: str | Reference,
+    *,
+    auth: AuthConfig | None = None,
+    platform: str | Platform | None = None,
+    progress: prog.ProgressCallback | None = None,
+    settings: RegistrySettings | None = None,
+    session: aiohttp.ClientSession | None = None,
+    spool_dir: str | None = None,
+) -> PullResult:
+    """Pull ``ref`` into ``store``; returns the image id and manifest digest.
+
+    ``progress`` receives Docker's JSON messages. Raises NotFound, Unauthorized,
+    Unavailable, InvalidArgument (bad content), Unsupported; the store is left as it was.
+    """
+    settings = settings or RegistrySettings()
+    reference = (parse_reference(ref) if isinstance(ref, str) else ref).with_default_tag()
+    want = Platform.parse(platform) if isinstance(platform, str) else (platform or Platform.host())
+    events = prog.Progress(progress)
+    async with _session_for(settings, session) as sess:
+        client, manifest, top_digest = await _resolve(sess, settings, reference, auth, want)
+        events.status(f"Pulling from {reference.path}", reference.tag or reference.digest)
+        config_raw = await _fetch_config(client, reference, manifest.config)
+        diff_ids = _diff_ids(config_raw, manifest)
+        image_id = str(Digest.of(config_raw, Digest.parse(manifest.config.digest).algorithm))
+        before = await asyncio.to_thread(_current_id, store, reference)
+        await _fetch_layers(store, client, reference, manifest, diff_ids, settings, events, spool_dir)
+        repo_digest = f"{reference.name}@{top_digest}"
+        tags = [reference] if reference.tag and not reference.digest else []
+        image_id = await asyncio.to_thread(
+            store.add_image, config_raw, manifest=manifest.raw, repo_digest=repo_digest, tags=tags
+        )
+    events.status(f"Digest: {top_digest}")
+    up_to_date = before == image_id
+    word = "Image is up to date for" if up_to_date else "Downloaded newer image for"
+    events.status(f"Status: {word} {reference.familiar()}")
+    return PullResult(image_id, top_digest, reference, up_to_date)
+
+
+def _current_id(store: ImageStore, ref: Reference) -> str | None:
+    try:
+        image_id: str = store.resolve(str(ref)).id
+        return image_id
+    except (ImageNotFound, NotFound):
+        return None
+
+
+# -- manifests ------------------------------------------------------------------------------
+
+
+def _groups(endpoints: list[Endpoint]) -> list[list[Endpoint]]:
+    """Each mirror alone; the registry's https/http candidates together."""
+    mirrors = [[e] for e in endpoints if e.mirror]
+    return [*mirrors, [e for e in endpoints if not e.mirror]]
+
+
+async def _resolve(
+    session: aiohttp.ClientSession,
+    settings: RegistrySettings,
+    ref: Reference,
+    auth: AuthConfig | None,
+    want: Platform,
+) -> tuple[RegistryClient, Manifest, str]:
+    endpoints = await endpoints_for(ref.domain, settings, pull=True)
+    tokens = TokenCache()
+    failures: list[str] = []
+    groups = _groups(endpoints)
+    for n, group in enumerate(groups):
+        last = n == len(groups) - 1
+        try:
+            client = await RegistryClient.connect(session, settings, group, auth, tokens)
+            top = await _fetch_manifest(client, ref, ref.digest or ref.tag or "latest")
+            if isinstance(top, Index):
+                desc = select_platform(top, want)
+                child = await _fetch_manifest(client, ref, desc.digest)
+                if not isinstance(child, Manifest):
+                    raise InvalidArgument(f"manifest list {top.digest} points at another list")
+                return client, child, top.digest
+            return client, top, top.digest
+        except DockyardError as exc:
+            if last:
+                raise
+            failures.append(str(exc))
+    raise Unavailable("; ".join(failures))
+
+
+def pull_scope(ref: Reference) -> str:
+    return f"repository:{ref.path}:pull"
+
+
+async def _fetch_manifest(client: RegistryClient, ref: Reference, tag_or_digest: str) -> Manifest | Index:
+    path = f"/v2/{ref.path}/manifests/{tag_or_digest}"
+    resp = await client.request("GET", path, scopes=[pull_scope(ref)], headers={"Accept": ACCEPT})
+    try:
+        if resp.status != 200:
+            message = await registry_error(resp)
+            if resp.status == 404:
+                raise NotFound(f"manifest for {ref.familiar()} not found: {message}")
+            if resp.status in (401, 403):
+                raise Unauthorized(
+                    f"pull access denied for {ref.familiar_name()}, repository does not exist "
+                    f"or may require 'docker login': {message}"
+                )
+            raise status_error(resp, message, f"error pulling manifest for {ref.familiar()}")
+        raw = await _read_limited(resp, MAX_MANIFEST_SIZE, f"manifest for {ref.familiar()}")
+        content_type = resp.headers.get("Content-Type", "")
+        header_digest = resp.headers.get("Docker-Content-Digest", "")
+    finally:
+        resp.release()
+    if Digest.is_valid(tag_or_digest):
+        algorithm = Digest.parse(tag_or_digest).algorithm
+        digest = str(Digest.of(raw, algorithm))
+        if digest != tag_or_digest:
+            raise InvalidArgument(f"manifest verification failed for digest {tag_or_digest}")
+    else:
+        digest = str(Digest.of(raw))
+        if Digest.is_valid(header_digest) and header_digest.startswith("sha256:") and header_digest != digest:
+            raise InvalidArgument(
+                f"manifest verification failed for {ref.familiar()}: registry says "
+                f"{header_digest}, content is {digest}"
+            )
+    return parse_manifest(raw, content_type, digest)
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    length = resp.content_length
+    if length is not None and length > limit:
+        raise InvalidArgument(f"{what} is too large ({length} bytes)")
+    buf = bytearray()
+    try:
+        async for chunk in resp.content.iter_any():
+            buf += chunk
+            if len(buf) > limit:
+                raise InvalidArgument(f"{what} is too large (over {limit} bytes)")
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise Unavailable(f"error reading {what}: {exc or type(exc).__name__}") from exc
+    return bytes(buf)
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+async def _fetch_config(client: RegistryClient, ref: Reference, desc: Descriptor) -> bytes:
+    if desc.size > MAX_CONFIG_SIZE:
+        raise InvalidArgument(f"image config {desc.digest} is too large ({desc.size} bytes)")
+    path = f"/v2/{ref.path}/blobs/{desc.digest}"
+    resp = await client.request("GET", path, scopes=[pull_scope(ref)])
+    try:
+        if resp.status != 200:
+            message = await registry_error(resp)
+            raise status_error(resp, message, f"error fetching image config {desc.digest}")
+        raw = await _read_limited(resp, desc.size, f"image config {desc.digest}")
+    finally:
+        resp.release()
+    if str(Digest.of(raw, Digest.parse(desc.digest).algorithm)) != desc.digest:
+        raise InvalidArgument(f"image config verification failed for digest {desc.digest}")
+    return raw
+
+
+def _diff_ids(config_raw: bytes, manifest: Manifest) -> list[str]:
+    try:
+        config = json.loads(config_raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"malformed image config {manifest.config.digest}: {exc}") from exc
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(rootfs, dict) or rootfs.get("type") != "layers" or not isinstance(diff_ids, list):
+        raise InvalidArgument(f"malformed image config {manifest.config.digest}: no rootfs layers")
+    if not all(isinstance(d, str) and Digest.is_valid(d) for d in diff_ids):
+        raise InvalidArgument(f"malformed image config {manifest.config.digest}: invalid diff_ids")
+    if len(diff_ids) != len(manifest.layers):
+        raise InvalidArgument(
+            f"image config {manifest.config.digest} lists {len(diff_ids)} layers, "
+            f"manifest {manifest.digest} has {len(manifest.layers)}"
+        )
+    if not diff_ids:
+        raise InvalidArgument(f"image {manifest.digest} has no layers")
+    return list(diff_ids)
+
+
+# -- layers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _LayerJob:
+    index: int
+    desc: Descriptor
+    diff_id: str
+    spool: Spool
+    downloaded: bool = False
+
+
+async def _fetch_layers(
+    store: ImageStore,
+    client: RegistryClient,
+    ref: Reference,
+    manifest: Manifest,
+    diff_ids: list[str],
+    settings: RegistrySettings,
+    events: prog.Progress,
+    spool_dir: str | None,
+) -> None:
+    for desc in manifest.layers:
+        if desc.media_type in mt.NON_DISTRIBUTABLE and not settings.allow_nondistributable:
+            raise Unsupported(
+                f"refusing to pull non-distributable layer {desc.digest} ({desc.media_type}); "
+                "allow it in the daemon settings"
+            )
+    chains = [store.chain_id(diff_ids[: i + 1]) for i in range(len(diff_ids))]
+    present = -1
+    for i in range(len(chains) - 1, -1, -1):
+        if store.has_layer(chains[i]):
+            present = i
+            break
+    jobs: list[_LayerJob] = []
+    for i, desc in enumerate(manifest.layers):
+        if i <= present:
+            events.layer(desc.short_id, "Already exists")
+        else:
+            events.layer(desc.short_id, "Pulling fs layer")
+            jobs.append(_LayerJob(i, desc, diff_ids[i], Spool(spool_dir)))
+    if not jobs:
+        return
+    semaphore = asyncio.Semaphore(settings.max_concurrent_downloads)
+    for job in jobs[settings.max_concurrent_downloads :]:
+        events.layer(job.desc.short_id, "Waiting")
+    parent = chains[present] if present >= 0 else None
+    created: list[str] = []
+    downloads = [
+        asyncio.create_task(_download(client, ref, job, settings, events, semaphore)) for job in jobs
+    ]
+    applier = asyncio.create_task(_apply_all(store, parent, jobs, ref, events, created))
+    try:
+        await asyncio.gather(applier, *downloads)
+    except BaseException:
+        for task in downloads:
+            task.cancel()
+        for job in jobs:
+            job.spool.abort()
+        # the worker thread stops at its next read; wait for it before undoing its work
+        await asyncio.gather(applier, *downloads, return_exceptions=True)
+        await asyncio.to_thread(_discard_layers, store, created)
+        raise
+    finally:
+        for job in jobs:
+            job.spool.close()
+
+
+async def _download(
+    client: RegistryClient,
+    ref: Reference,
+    job: _LayerJob,
+    settings: RegistrySettings,
+    events: prog.Progress,
+    semaphore: asyncio.Semaphore,
+) -> None:
+    desc = job.desc
+    try:
+        async with semaphore:
+            digester = Digest.parse(desc.digest).new_hasher()
+            await _stream_blob(client, ref, desc, job.spool, digester, settings, events)
+            events.layer(desc.short_id, "Verifying Checksum")
+            if str(digester.digest()) != desc.digest:
+                raise InvalidArgument(f"filesystem layer verification failed for digest {desc.digest}")
+        job.downloaded = True
+        job.spool.finish()
+        events.layer(desc.short_id, "Download complete")
+    except SpoolAborted:
+        raise
+    except BaseException as exc:
+        job.spool.fail(exc if isinstance(exc, DockyardError) else Unavailable(f"download of {desc.digest} failed"))
+        raise
+
+
+async def _stream_blob(
+    client: RegistryClient,
+    ref: Reference,
+    desc: Descriptor,
+    spool: Spool,
+    digester: Digester,
+    settings: RegistrySettings,
+    events: prog.Progress,
+) -> None:
+    """Fetch a blob into ``spool``, resuming with Range after a broken connection."""
+    offset = 0
+    failures = 0
+    urls = list(desc.urls) if desc.media_type in mt.NON_DISTRIBUTABLE else []
+    path = f"/v2/{ref.path}/blobs/{desc.digest}"
+    while True:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        try:
+            if urls:
+                resp = await client.request("GET", urls[0], headers=headers, scopes=())
+            else:
+                resp = await client.request("GET", path, scopes=[pull_scope(ref)], headers=headers)
+        except Unavailable:
+            failures += 1
+            if failures >= settings.download_attempts:
+                raise
+            await asyncio.sleep(_BACKOFF * failures)
+            continue
+        try:
+            skip = 0
+            if resp.status == 206 and offset:
+                start = _range_start(resp.headers.get("Content-Range", ""))
+                if start != offset:
+                    raise Unavailable(f"registry answered range {start} for {offset} of {desc.digest}")
+            elif resp.status == 200:
+                skip = offset  # no range support: discard what we already have
+            else:
+                message = await registry_error(resp)
+                raise status_error(resp, message, f"error pulling blob {desc.digest}")
+            async for chunk in resp.content.iter_any():
+                if skip:
+                    if len(chunk) <= skip:
+                        skip -= len(chunk)
+                        continue
+                    chunk, skip = chunk[skip:], 0
+                offset += len(chunk)
+                if offset > desc.size:
+                    raise InvalidArgument(
+                        f"filesystem layer verification failed for digest {desc.digest}: "
+                        f"more than {desc.size} bytes"
+                    )
+                digester.update(chunk)
+                spool.write(chunk)
+                events.transfer(desc.short_id, "Downloading", offset, desc.size)
+            if offset == desc.size:
+                return
+            truncated: BaseException = Unavailable(
+                f"unexpected EOF pulling {desc.digest} ({offset} of {desc.size} bytes)"
+            )
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
+            truncated = exc
+        finally:
+            resp.release()
+        failures += 1
+        if failures >= settings.download_attempts:
+            raise Unavailable(
+                f"error pulling blob {desc.digest} after {failures} attempts: "
+                f"{truncated or type(truncated).__name__}"
+            ) from truncated
+        await asyncio.sleep(_BACKOFF * failures)
+
+
+def _range_start(content_range: str) -> int:
+    # "bytes 100-199/200"
+    try:
+        unit, _, rest = content_range.partition(" ")
+        return int(rest.split("-", 1)[0]) if unit == "bytes" else -1
+    except ValueError:
+        return -1
+
+
+async def _apply_all(
+    store: ImageStore,
+    parent: str | None,
+    jobs: list[_LayerJob],
+    ref: Reference,
+    events: prog.Progress,
+    created: list[str],
+) -> None:
+    loop = asyncio.get_running_loop()
+    for job in jobs:
+        ident, total = job.desc.short_id, job.desc.size
+
+        def on_read(n: int, job: _LayerJob = job, ident: str = ident, total: int = total) -> None:
+            if job.downloaded:
+                loop.call_soon_threadsafe(events.transfer, ident, "Extracting", n, total)
+
+        parent = await asyncio.to_thread(
+            _apply_one, store, parent, job.spool, job.desc.media_type, job.diff_id, on_read, created
+        )
+        await asyncio.to_thread(
+            store.remember_compressed, job.diff_id, job.desc.digest, job.desc.media_type, ref.name
+        )
+        events.layer(ident, "Pull complete")
+
+
+def _apply_one(
+    store: ImageStore,
+    parent: str | None,
+    spool: Spool,
+    media_type: str,
+    diff_id: str,
+    on_read: Any,
+    created: list[str],
+) -> str:
+    """Unpack one layer (worker thread); returns its chain id."""
+    chain = store.chain_id([parent, diff_id] if parent else [diff_id])
+    existed = store.has_layer(chain)
+    raw = spool.reader(on_read)
+    stream = decompressing_reader(raw, media_type)
+    chain, _ = store.apply_layer(parent, stream, diff_id)
+    assert isinstance(chain, str)
+    if not existed:
+        created.append(chain)
+    # the end of the spool is only reported once the blob's digest matched: reach it
+    while raw.read(1 << 20):
+        pass
+    return chain
+
+
+def _discard_layers(store: ImageStore, chains: list[str]) -> None:
+    """Delete layers this pull created, top first, unless something uses them by now."""
+    if not chains:
+        return
+    in_use = store.layers_in_use()
+    for chain in reversed(chains):
+        if chain not in in_use:
+            store.layers.delete(chain)
