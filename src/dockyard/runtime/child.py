@@ -1,0 +1,248 @@
+"""What runs in the forked children of ``create`` and ``exec`` (protocol: ``runtime.sync``).
+
+Every child body runs under :func:`run_child`, which never returns: an exception becomes an
+``error`` message to the parent (class name and text) and exit status 1, success ends with
+``execve`` or ``os._exit(0)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from dockyard.linux import libc
+from dockyard.runtime.namespaces import NAMESPACES, join_order, new_flags
+from dockyard.runtime.sync import Channel
+
+__all__ = ["ExecPlan", "InitPlan", "run_child", "stage1_create", "stage1_exec"]
+
+
+@dataclass(frozen=True)
+class InitPlan:
+    spec: dict[str, Any]
+    bundle: str
+    rootfs: str
+    fifo: str
+    stdio: tuple[int, int, int] | None
+    seccomp: bytes | None
+    seccomp_flags: int
+
+
+@dataclass(frozen=True)
+class ExecPlan:
+    process: dict[str, Any]
+    init_pid: int
+    ns_types: tuple[str, ...]
+    stdio: tuple[int, int, int] | None
+    seccomp: bytes | None
+    seccomp_flags: int
+
+
+def run_child(ch: Channel, body: Callable[[], None]) -> NoReturn:
+    code = 0
+    try:
+        body()
+    except BaseException as exc:  # report anything, then die: never unwind into the caller
+        code = 1
+        try:
+            from dockyard.errors import DockyardError
+
+            kind = type(exc).__name__ if isinstance(exc, DockyardError) else "Internal"
+            msg = str(exc) if isinstance(exc, DockyardError) else f"{type(exc).__name__}: {exc}"
+            ch.send("error", kind=kind, msg=msg)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+    os._exit(code)
+
+
+def _preload(seccomp: bytes | None, hooks: dict[str, Any] | None) -> None:
+    """Import now what later steps need: after pivot_root the host's Python is out of reach."""
+    if seccomp:
+        from dockyard.linux import seccomp as _seccomp  # noqa: F401
+    if hooks:
+        import subprocess  # noqa: F401
+
+        from dockyard.runtime import hooks as _hooks  # noqa: F401
+    import traceback  # noqa: F401  (for errors after the pivot)
+
+
+def _dup_stdio(stdio: tuple[int, int, int] | None) -> None:
+    if stdio is None:
+        return
+    for target, fd in enumerate(stdio):
+        if fd != target:
+            os.dup2(fd, target)
+
+
+def _host_cgroup_dirs() -> list[tuple[str, str]]:
+    """(name, host directory of this process's cgroup) for each mounted hierarchy."""
+    own: dict[str, str] = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            for c in (ctrls.split(",") if ctrls else [""]):
+                own[c.removeprefix("name=")] = path
+    dirs = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            fields, rfields = left.split(), right.split()
+            if rfields[0] not in ("cgroup", "cgroup2"):
+                continue
+            mnt, root = fields[4], fields[3]
+            if rfields[0] == "cgroup2":
+                path = own.get("")
+            else:
+                opts = [o.removeprefix("name=") for o in rfields[2].split(",")]
+                path = next((own[o] for o in opts if o in own), None)
+            if path is None or root != "/":
+                continue
+            name = os.path.basename(mnt)
+            dirs.append((name, os.path.join(mnt, path.lstrip("/"))))
+    return dirs
+
+
+def stage1_create(ch: Channel, plan: InitPlan) -> None:
+    ch.expect("go")
+    linux = plan.spec.get("linux") or {}
+    namespaces = linux.get("namespaces") or []
+    joined = {ns["type"]: ns["path"] for ns in namespaces if ns.get("path")}
+    for kind in join_order(set(joined)):
+        fd = os.open(joined[kind], os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            libc.setns(fd, NAMESPACES[kind][0])
+        finally:
+            os.close(fd)
+    wants_cgroup_mount = any(m.get("type") == "cgroup" for m in plan.spec.get("mounts") or [])
+    cgroup_dirs = _host_cgroup_dirs() if wants_cgroup_mount else []
+    flags = new_flags(namespaces)
+    if flags:
+        libc.unshare(flags)
+    new_user = bool(flags & libc.CLONE_NEWUSER)
+    if new_user:
+        ch.send("userns")
+        ch.expect("mapped")
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    in_userns = new_user or "user" in joined
+    pid = os.fork()
+    if pid == 0:
+        run_child(ch, lambda: _init(ch, plan, in_userns, cgroup_dirs))
+    ch.send("pid", pid=pid)
+
+
+def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[str, str]]) -> None:
+    # import all we need now: after pivot_root the host's Python library is out of reach
+    from dockyard.linux import capabilities  # noqa: F401
+    from dockyard.linux.syscalls import RealSyscalls
+    from dockyard.runtime import rootfs as rfs
+    from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
+
+    _preload(plan.seccomp, plan.spec.get("hooks"))
+    reset_signals()
+
+    spec, proc = plan.spec, plan.spec["process"]
+    os.setsid()
+    _dup_stdio(plan.stdio)
+    fifo_fd = os.open(plan.fifo, os.O_PATH | os.O_CLOEXEC)
+    sys = RealSyscalls()
+    rplan = rfs.RootfsPlan.from_spec(spec, plan.rootfs, plan.bundle, in_userns=in_userns,
+                                     cgroup_dirs=cgroup_dirs)
+    rfs.prepare_rootfs(sys, rplan)
+    hooks = spec.get("hooks") or {}
+    if hooks.get("prestart") or hooks.get("createRuntime"):
+        ch.send("hooks")
+        ch.expect("hooks-done")
+    if hooks.get("createContainer"):
+        from dockyard.runtime.hooks import run_hooks
+
+        run_hooks(spec, "createContainer", {"ociVersion": spec["ociVersion"], "status": "creating",
+                                            "pid": os.getpid(), "bundle": plan.bundle})
+    slave = -1
+    if proc.get("terminal"):
+        slave = _console(ch, sys, plan.rootfs, proc)
+    if spec.get("hostname"):
+        libc.sethostname(spec["hostname"])
+    rfs.pivot(sys, plan.rootfs, readonly=bool(spec["root"].get("readonly")))
+    prepared = prepare_process(proc, seccomp_program=plan.seccomp,
+                               seccomp_flags=plan.seccomp_flags,
+                               warn=lambda m: ch.send("warning", msg=m))
+    if slave >= 0:
+        os.login_tty(slave)
+    ch.send("ready")
+    ch.close()
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)  # blocks until start
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)
+    if hooks.get("startContainer"):
+        from dockyard.runtime.hooks import run_hooks
+
+        run_hooks(spec, "startContainer", {"ociVersion": spec["ociVersion"], "status": "running",
+                                           "pid": os.getpid(), "bundle": plan.bundle})
+    exec_prepared(prepared)
+
+
+def _console(ch: Channel, sys: Any, rootfs: str, proc: dict[str, Any]) -> int:
+    """Open a pty on the container's devpts, bind its slave on /dev/console, send the master."""
+    from dockyard.linux import pty
+    from dockyard.linux.mountflags import MS_BIND
+
+    master, slave = pty.open_pty(os.path.join(rootfs, "dev/pts/ptmx"))
+    size = proc.get("consoleSize") or {}
+    if size.get("height") and size.get("width"):
+        pty.resize(master, size["height"], size["width"])
+    console = os.path.join(rootfs, "dev/console")
+    if not os.path.lexists(console):
+        with open(console, "a"):
+            pass
+    sys.mount(os.readlink(f"/proc/self/fd/{slave}"), console, None, MS_BIND, None)
+    ch.send("console", fd=master)
+    os.close(master)
+    return slave
+
+
+def stage1_exec(ch: Channel, plan: ExecPlan) -> None:
+    ch.expect("go")
+    fds = {kind: os.open(f"/proc/{plan.init_pid}/ns/{NAMESPACES[kind][1]}",
+                         os.O_RDONLY | os.O_CLOEXEC) for kind in plan.ns_types}
+    for kind in join_order(set(fds)):
+        libc.setns(fds[kind], NAMESPACES[kind][0])
+        os.close(fds[kind])
+    pid = os.fork()
+    if pid == 0:
+        run_child(ch, lambda: _exec(ch, plan))
+    ch.send("pid", pid=pid)
+
+
+def _exec(ch: Channel, plan: ExecPlan) -> None:
+    from dockyard.linux import capabilities  # noqa: F401
+    from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
+
+    _preload(plan.seccomp, None)
+    reset_signals()
+    proc = plan.process
+    os.setsid()
+    _dup_stdio(plan.stdio)
+    slave = -1
+    if proc.get("terminal"):
+        from dockyard.linux import pty
+
+        master, slave = pty.open_pty("/dev/ptmx")
+        size = proc.get("consoleSize") or {}
+        if size.get("height") and size.get("width"):
+            pty.resize(master, size["height"], size["width"])
+        ch.send("console", fd=master)
+        os.close(master)
+    prepared = prepare_process(proc, seccomp_program=plan.seccomp,
+                               seccomp_flags=plan.seccomp_flags,
+                               warn=lambda m: ch.send("warning", msg=m))
+    if slave >= 0:
+        os.login_tty(slave)
+    ch.send("ready")
+    ch.close()
+    exec_prepared(prepared)

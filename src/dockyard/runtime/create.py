@@ -1,0 +1,150 @@
+"""``create``: build the container and leave its init waiting on the exec fifo.
+
+Four steps like every verb: check (bundle, id) -> do the work (cgroup, fork, handshake) ->
+save (state.json, pid file) -> return the init pid. A failure at any step undoes the earlier
+ones: the init is killed (its mounts die with its mount namespace), the cgroup and the state
+directory are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import Conflict
+from dockyard.linux import proc
+from dockyard.runtime import state as st
+from dockyard.runtime.bundle import load_bundle
+from dockyard.runtime.cgroup import cgroup_path, open_cg
+from dockyard.runtime.child import InitPlan, stage1_create
+from dockyard.runtime.spawn import Spawn
+
+if TYPE_CHECKING:
+    from dockyard.runtime.runtime import Runtime
+
+__all__ = ["create"]
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def compile_seccomp(spec: dict[str, Any]) -> tuple[bytes | None, int]:
+    sc = (spec.get("linux") or {}).get("seccomp")
+    if not sc:
+        return None, 0
+    from dockyard.linux import seccomp
+
+    return seccomp.compile(sc), seccomp.filter_flags(sc)
+
+
+def _write_id_maps(pid: int, linux: dict[str, Any]) -> None:
+    for key, name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
+        lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n"
+                        for m in linux.get(key) or [])
+        if lines:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(lines)
+
+
+def create(rt: Runtime, container_id: str, bundle_path: str, *,
+           stdio: tuple[int, int, int] | None = None,
+           console: Callable[[int], None] | None = None, pid_file: str | None = None) -> int:
+    st.validate_id(container_id)
+    bundle = load_bundle(bundle_path)
+    spec = bundle.spec
+    seccomp_program, seccomp_flags = compile_seccomp(spec)
+    os.makedirs(rt.root, mode=0o700, exist_ok=True)
+    sdir = os.path.join(rt.root, container_id)
+    try:
+        os.mkdir(sdir, 0o711)
+    except FileExistsError:
+        raise Conflict(f"container with id exists: {container_id}") from None
+    cg = None
+    spawn = None
+    try:
+        fifo = os.path.join(sdir, "exec.fifo")
+        os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)
+        cg_path = cgroup_path(spec, container_id)
+        cg = open_cg(cg_path)
+        if cg is None:
+            rt.warn("cgroups are not available: resources are not limited")
+        else:
+            cg.create()
+            cg.set((spec.get("linux") or {}).get("resources") or {})
+        plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo, stdio, seccomp_program,
+                        seccomp_flags)
+        spawn = Spawn(lambda ch: stage1_create(ch, plan))
+        if cg is not None:
+            cg.apply(spawn.s1)
+        linux = spec.get("linux") or {}
+
+        def on_userns(_msg: dict[str, Any], _fd: int | None) -> None:
+            _write_id_maps(spawn.s1, linux)
+            spawn.reply("mapped")
+
+        def on_hooks(_msg: dict[str, Any], _fd: int | None) -> None:
+            from dockyard.runtime.hooks import run_hooks
+
+            oci = {"ociVersion": spec["ociVersion"], "id": container_id, "status": "creating",
+                   "pid": spawn.pid, "bundle": bundle.path,
+                   "annotations": spec.get("annotations") or {}}
+            run_hooks(spec, "prestart", oci)
+            run_hooks(spec, "createRuntime", oci)
+            spawn.reply("hooks-done")
+
+        def on_console(_msg: dict[str, Any], fd: int | None) -> None:
+            if fd is None:
+                return
+            if console is None:
+                os.close(fd)
+            else:
+                console(fd)
+
+        pid = spawn.run({"userns": on_userns, "hooks": on_hooks, "console": on_console,
+                         "warning": lambda m, _fd: rt.warn(m["msg"])})
+        start_time = proc.start_time(pid)
+        if start_time is None:
+            raise Conflict(f"container {container_id} init exited during create")
+        record = st.Record(id=container_id, pid=pid, start_time=start_time, bundle=bundle.path,
+                           rootfs=bundle.rootfs, created=_now(), cgroup_path=cg_path,
+                           config=spec, annotations=spec.get("annotations") or {},
+                           owner="root" if os.geteuid() == 0 else str(os.geteuid()))
+        st.save_record(rt.root, record)
+        if pid_file:
+            from dockyard.atomic import atomic_write
+
+            atomic_write(os.path.abspath(pid_file), str(pid).encode(), durable=False)
+        return pid
+    except BaseException:
+        if spawn is not None:
+            spawn.abort()
+            if spawn.pid:
+                _wait_gone(spawn.pid)
+        if cg is not None:
+            _destroy_cgroup(cg)
+        shutil.rmtree(sdir, ignore_errors=True)
+        raise
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while proc.process_state(pid) not in (None, "Z", "X") and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def _destroy_cgroup(cg: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cg.destroy()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

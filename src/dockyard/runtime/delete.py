@@ -1,0 +1,55 @@
+"""``delete``: remove a stopped (or, with ``force``, any) container and everything it held."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from dockyard.errors import Conflict
+from dockyard.runtime import state as st
+
+if TYPE_CHECKING:
+    from dockyard.runtime.runtime import Runtime
+
+__all__ = ["delete"]
+
+
+def delete(rt: Runtime, container_id: str, force: bool = False) -> None:
+    record, status = rt.load(container_id)
+    if status in ("running", "paused") and not force:
+        raise Conflict(f"cannot delete container {container_id} that is not stopped: {status}")
+    cg = rt.cgroup(record)
+    if status != "stopped":
+        # a created container is deleted like runc does: its init never ran user code
+        if cg is not None and cg.exists():
+            cg.kill_all(signal.SIGKILL)
+            if status == "paused":
+                cg.thaw()
+        if st.init_alive(record):
+            try:
+                os.kill(record.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _wait_stopped(record)
+    if cg is not None and cg.exists():
+        cg.kill_all(signal.SIGKILL)  # leftovers of `exec` or of a shared pid namespace
+        cg.destroy()
+    if (record.config.get("hooks") or {}).get("poststop"):
+        from dockyard.runtime.hooks import run_hooks
+
+        oci = st.ContainerState(record.id, record.pid, "stopped", record.bundle, record.rootfs,
+                                record.created, record.annotations, record.owner).to_oci()
+        run_hooks(record.config, "poststop", oci, rt.warn)
+    shutil.rmtree(os.path.join(rt.root, container_id), ignore_errors=True)
+
+
+def _wait_stopped(record: st.Record, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while st.init_alive(record):
+        if time.monotonic() > deadline:
+            raise Conflict(f"container {record.id} init (pid {record.pid}) did not exit")
+        time.sleep(0.005)
+

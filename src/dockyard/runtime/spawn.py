@@ -1,0 +1,82 @@
+"""The parent's half of the handshake (``runtime.sync``): fork S1, answer its messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from dockyard import errors
+from dockyard.runtime.child import run_child
+from dockyard.runtime.sync import Channel
+
+__all__ = ["Spawn"]
+
+
+class Spawn:
+    """One fork of S1 and the conversation with it (and with the process S1 forks).
+
+    ``pid`` is the final process (init or exec'd process) in our pid namespace; it is never
+    reaped here (the caller, a subreaper, reaps it). S1 is reaped here.
+    """
+
+    def __init__(self, stage1: Callable[[Channel], None]) -> None:
+        self.ch, child = Channel.pair()
+        self.s1 = os.fork()
+        if self.s1 == 0:
+            self.ch.close()
+            run_child(child, lambda: stage1(child))
+        child.close()
+        self.pid = 0
+
+    def run(self, on: dict[str, Callable[[dict[str, Any], int | None], None]]) -> int:
+        """Say "go", answer messages until "ready"; return the final pid."""
+        try:
+            self.ch.send("go")
+            while True:
+                msg, fd = self.ch.recv()
+                kind = msg["type"]
+                if kind == "ready":
+                    return self.pid
+                if kind == "pid":
+                    self.pid = msg["pid"]
+                    self._reap_s1()
+                elif kind == "error":
+                    cls = getattr(errors, msg.get("kind", ""), errors.Internal)
+                    if not (isinstance(cls, type) and issubclass(cls, errors.DockyardError)):
+                        cls = errors.Internal
+                    raise cls(msg["msg"])
+                elif kind == "eof":
+                    raise errors.Internal("container process exited during setup")
+                elif kind in on:
+                    on[kind](msg, fd)
+                elif fd is not None:
+                    os.close(fd)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self.ch.close()
+
+    def _reap_s1(self) -> None:
+        if self.s1:
+            os.waitpid(self.s1, 0)
+            self.s1 = 0
+
+    def abort(self) -> None:
+        """Kill whatever was started; S1 is reaped, the final process left to its reaper."""
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.s1:
+            try:
+                os.kill(self.s1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reap_s1()
+
+    def reply(self, kind: str, **fields: Any) -> None:
+        self.ch.send(kind, **fields)

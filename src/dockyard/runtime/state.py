@@ -1,0 +1,110 @@
+"""A container's record on disk and its status, re-derived from the kernel.
+
+Layout under the runtime root (``--root``, default ``/run/dockyard/runtime``)::
+
+    <root>/<id>/state.json    the record (atomic_write): pid, its start time, bundle, config ...
+    <root>/<id>/exec.fifo     exists from create until start (the init blocks opening it)
+
+The record never decides the status on its own (runc's rule): ``stopped`` if the init pid is
+gone, a zombie, or has another start time (PID reuse); ``paused`` if the cgroup is frozen;
+``created`` while exec.fifo exists; ``running`` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.atomic import atomic_write_json
+from dockyard.errors import ContainerNotFound, InvalidArgument
+from dockyard.linux import proc
+
+__all__ = ["ContainerState", "Record", "derive_status", "load_record", "save_record",
+           "validate_id"]
+
+OCI_VERSION = "1.0.2"
+STATUSES = ("creating", "created", "running", "paused", "stopped")
+
+
+def validate_id(container_id: str) -> None:
+    ok = container_id and container_id[0].isalnum() and len(container_id) <= 1024 and all(
+        c.isalnum() or c in "_.-" for c in container_id)
+    if not ok:
+        raise InvalidArgument(f"invalid container id {container_id!r}: use [A-Za-z0-9_.-], "
+                              "starting with a letter or digit")
+
+
+@dataclass
+class Record:
+    """What state.json holds."""
+
+    id: str
+    pid: int
+    start_time: int
+    bundle: str
+    rootfs: str
+    created: str
+    cgroup_path: str
+    config: dict[str, Any]
+    annotations: dict[str, str] = field(default_factory=dict)
+    owner: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    pid: int
+    status: str
+    bundle: str
+    rootfs: str
+    created: str
+    annotations: dict[str, str]
+    owner: str = ""
+
+    def to_oci(self) -> dict[str, Any]:
+        """The runtime-spec state (state-schema.json) plus runc's extra fields."""
+        return {"ociVersion": OCI_VERSION, "id": self.id,
+                "pid": self.pid if self.status != "stopped" else 0, "status": self.status,
+                "bundle": self.bundle, "rootfs": self.rootfs, "created": self.created,
+                "owner": self.owner, "annotations": self.annotations}
+
+
+def state_dir(root: str, container_id: str) -> str:
+    return os.path.join(root, container_id)
+
+
+def load_record(root: str, container_id: str) -> Record:
+    validate_id(container_id)
+    try:
+        with open(os.path.join(root, container_id, "state.json"), "rb") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ContainerNotFound(container_id) from None
+    return Record(**data)
+
+
+def save_record(root: str, record: Record) -> None:
+    # tmpfs under /run and re-derived from the kernel: atomic, no fsync needed
+    atomic_write_json(os.path.join(root, record.id, "state.json"), record.to_json(),
+                      mode=0o600, durable=False)
+
+
+def init_alive(record: Record) -> bool:
+    if record.pid <= 0 or proc.start_time(record.pid) != record.start_time:
+        return False
+    return proc.process_state(record.pid) not in (None, "Z", "X")
+
+
+def derive_status(root: str, record: Record, frozen: bool) -> str:
+    if not init_alive(record):
+        return "stopped"
+    if frozen:
+        return "paused"
+    if os.path.exists(os.path.join(root, record.id, "exec.fifo")):
+        return "created"
+    return "running"

@@ -1,0 +1,82 @@
+"""The parent/child handshake of ``create`` and ``exec``, over one SOCK_SEQPACKET socketpair.
+
+Each message is one JSON object in one packet; a packet may carry one fd (SCM_RIGHTS).
+``P`` is the caller of ``Runtime.create`` (the CLI or the shim), ``S1`` the first child
+(joins and creates namespaces), ``I`` the container init (forked by S1 so that it is pid 1
+of a new pid namespace)::
+
+      P (runtime ns)                          S1 / I (container side)
+      --------------                          -----------------------
+      fork S1 ------------------------------> S1 waits
+      cgroup.apply(S1) ; "go" --------------> S1: setns(paths) ; unshare(new namespaces)
+                        <---------- "userns"  S1 (only with a new user namespace)
+      write uid_map/gid_map ; "mapped" -----> S1: setresuid(0) ; fork I ; exit
+                        <--------- "pid" n    S1 (n in P's pid namespace)
+      waitpid(S1)                             I: mount sequence (rootfs.py), up to pivot_root
+                        <---------- "hooks"   I
+      prestart + createRuntime hooks ;
+      "hooks-done" -------------------------> I: createContainer hooks ; pty ; hostname ;
+                        <-- "console" + fd    I (only with process.terminal)
+                                              I: pivot_root ; rlimits ; user ; caps ; seccomp
+                        <---------- "ready"   I: closes the socket, opens exec.fifo for
+      write state.json, return pid               writing: blocks until `start`
+      ...
+      start: open exec.fifo, read 1 byte <--- I: writes "0", startContainer hooks, execve
+                        <--- "error" {msg}    any of S1/I at any step: P kills I, removes
+                                              the cgroup and state; create raises
+``exec`` is the same with S1 joining the init's namespaces (setns) instead of creating them,
+no mount sequence, no hooks and no fifo: ``ready`` comes right before execve.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from typing import Any
+
+from dockyard.errors import Internal
+
+__all__ = ["Channel"]
+
+_MAX = 65536
+
+
+class Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    def pair(cls) -> tuple[Channel, Channel]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    def send(self, msg_type: str, fd: int | None = None, **fields: Any) -> None:
+        data = json.dumps({"type": msg_type, **fields}).encode()
+        if fd is None:
+            self.sock.sendall(data)
+        else:
+            socket.send_fds(self.sock, [data], [fd])
+
+    def recv(self) -> tuple[dict[str, Any], int | None]:
+        """The next message and its fd; ``{"type": "eof"}`` when every peer closed."""
+        data, fds, _, _ = socket.recv_fds(self.sock, _MAX, 1)
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            return {"type": "eof"}, None
+        return json.loads(data), (fds[0] if fds else None)
+
+    def expect(self, kind: str) -> dict[str, Any]:
+        msg, fd = self.recv()
+        if fd is not None:
+            os.close(fd)
+        if msg["type"] != kind:
+            raise Internal(f"sync: expected {kind!r}, got {msg.get('type')!r}")
+        return msg
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
