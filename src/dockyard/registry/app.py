@@ -29,9 +29,9 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from dockyard.errors import DockyardError
 from dockyard.oci import mediatypes
@@ -50,7 +50,7 @@ from dockyard.registry.store import (
     validate_name,
 )
 
-__all__ = ["RegistryApp", "make_app"]
+__all__ = ["REGISTRY_KEY", "RegistryApp", "make_app"]
 
 API_VERSION = "registry/2.0"
 _PIECE = 1 << 20
@@ -107,11 +107,11 @@ class RegistryApp:
     # -- plumbing ----------------------------------------------------------------------
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
+        path = request.rel_url.raw_path  # match before decoding: "%2f" stays inside a part
         for pattern, route in _ROUTES:
             m = pattern.match(path)
             if m is not None:
-                params = {k: v for k, v in m.groupdict().items() if v is not None}
+                params = {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
                 if "name" in params:
                     validate_name(params["name"])
                 return await self._handlers[route](request, params)
@@ -383,14 +383,14 @@ class RegistryApp:
                     pending = asyncio.ensure_future(
                         asyncio.to_thread(_write_piece, writer, state, bytes(buf)))
                     buf.clear()
-            if pending is not None:
-                await pending
-                pending = None
-            if buf:
-                _write_piece(writer, state, bytes(buf))
+        except (ConnectionResetError, ClientPayloadError) as exc:
+            # keep what arrived: the client may ask for the upload's Range and resume
+            raise RegistryError("BLOB_UPLOAD_INVALID", f"upload interrupted: {exc}") from exc
         finally:
             if pending is not None:
                 await asyncio.gather(pending, return_exceptions=True)
+            if buf:
+                _write_piece(writer, state, bytes(buf))
             writer.close()
         if state is not None:
             self._hashes[up.uuid] = state
@@ -505,7 +505,7 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
 def make_app(config: Config) -> web.Application:
     registry = RegistryApp(config)
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
-    app["registry"] = registry
+    app[REGISTRY_KEY] = registry
     app.router.add_route("*", "/{tail:.*}", registry.dispatch)
     app.on_cleanup.append(lambda _: registry.notifier.close())
     if registry.proxy is not None:
@@ -515,3 +515,4 @@ def make_app(config: Config) -> web.Application:
 
 
 MAX_BODY = 1 << 40
+REGISTRY_KEY = web.AppKey("registry", RegistryApp)
