@@ -1,0 +1,131 @@
+"""What every command gets: streams, environment, a lazily connected client, a flag parser.
+
+``Context`` is built once in :func:`dockyard.cli.main.main` and passed down; commands never
+read ``sys.*`` or ``os.environ`` themselves, which is what makes in-process tests possible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from dockyard.client.api import Client
+
+__all__ = ["Context", "Parser", "StatusError", "UsageError"]
+
+
+class UsageError(Exception):
+    """Bad flags or arguments: docker prints the message and exits 125."""
+
+    def __init__(self, message: str, command: str = "") -> None:
+        super().__init__(message)
+        self.command = command
+
+
+class StatusError(Exception):
+    """End the command with this exit status (after printing ``message`` if any)."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Context:
+    def __init__(self, *, stdin: Any, stdout: Any, stderr: Any,
+                 env: Mapping[str, str]) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.env = env
+        self.host_flag: str | None = None
+        self.config_dir: str | None = None
+        self.debug = False
+        self._client: Client | None = None
+
+    # -- output -----------------------------------------------------------------------------
+
+    def out(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def err(self, text: str) -> None:
+        self.stderr.write(text)
+        self.stderr.flush()
+
+    def out_bytes(self, data: bytes) -> None:
+        _binary(self.stdout).write(data)
+        _binary(self.stdout).flush()
+
+    def err_bytes(self, data: bytes) -> None:
+        _binary(self.stderr).write(data)
+        _binary(self.stderr).flush()
+
+    def stdin_binary(self) -> IO[bytes]:
+        return _binary(self.stdin)
+
+    def is_tty(self, stream: Any) -> bool:
+        try:
+            return bool(stream.isatty())
+        except (AttributeError, ValueError):
+            return False
+
+    # -- daemon -----------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        from dockyard.client.transport import resolve_host
+        return resolve_host(self.host_flag, self.env)
+
+    @property
+    def client(self) -> Client:
+        """The connected client; the first use pings the daemon (version negotiation)."""
+        if self._client is None:
+            from dockyard.client.api import Client
+            client = Client(self.host)
+            client.ping()
+            self._client = client
+        return self._client
+
+    def docker_config_dir(self) -> str:
+        if self.config_dir:
+            return self.config_dir
+        return self.env.get("DOCKER_CONFIG") or os.path.join(
+            self.env.get("HOME") or os.path.expanduser("~"), ".docker")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _binary(stream: Any) -> Any:
+    return getattr(stream, "buffer", stream)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with docker's manners: usage errors exit 125, help goes to our stdout."""
+
+    def __init__(self, ctx: Context, command: str, usage: str, description: str = "", *,
+                 short_help: bool = True) -> None:
+        super().__init__(prog=f"dockyard {command}", usage=f"dockyard {command} {usage}",
+                         description=description, add_help=False, allow_abbrev=False)
+        self.ctx = ctx
+        self.command = command
+        flags = ("-h", "--help") if short_help else ("--help",)  # run: -h is --hostname
+        self.add_argument(*flags, action="store_true", help="Print usage")
+
+    def parse(self, args: list[str]) -> argparse.Namespace:
+        ns = self.parse_args(args)
+        if ns.help:
+            self.ctx.out(self.format_help())
+            raise StatusError(0)
+        return ns
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.command)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise StatusError(status, (message or "").rstrip())

@@ -1,0 +1,194 @@
+"""Docker's output conventions: tables, sizes, durations, ``--format`` and ``--filter``.
+
+Tables are laid out like Go's ``text/tabwriter`` as the docker CLI configures it
+(minimum cell width 10, padding 3, spaces); the last column is not padded.
+Sizes are go-units' ``HumanSizeWithPrecision(n, 3)`` (decimal: ``4.26MB``); durations are
+go-units' ``HumanDuration`` (``About a minute``, ``3 hours``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from dockyard.cli.context import Context, UsageError
+
+__all__ = ["human_duration", "human_size", "parse_filters", "parse_time", "render_list",
+           "tabulate"]
+
+MIN_WIDTH = 10
+PADDING = 3
+
+
+def tabulate(lines: Sequence[Sequence[str]]) -> str:
+    """Align tab-separated cells like tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)."""
+    widths: dict[int, int] = {}
+    for cells in lines:
+        for i, cell in enumerate(cells[:-1]):
+            widths[i] = max(widths.get(i, 0), len(cell) + PADDING, MIN_WIDTH)
+    out = []
+    for cells in lines:
+        parts = [cell.ljust(widths[i]) for i, cell in enumerate(cells[:-1])]
+        parts.append(cells[-1] if cells else "")
+        out.append("".join(parts).rstrip(" ") if not cells[-1:] or cells[-1] else
+                   "".join(parts))
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def human_size(size: float) -> str:
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.3g}{units[i]}"
+
+
+def human_binary_size(size: float) -> str:
+    """go-units BytesSize: ``1.5MiB`` (stats uses it)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while size >= 1024 and i < len(units) - 1:
+        size /= 1024.0
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds // 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds // 3600) // 24 // 365} years"
+
+
+def ago(unix: float, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return human_duration(max(0.0, now - unix)) + " ago"
+
+
+def parse_rfc3339(text: str) -> float:
+    """``2024-01-02T03:04:05.123456789Z`` (or with an offset) -> unix seconds."""
+    if not text or text.startswith("0001-01-01"):
+        return 0.0
+    main, frac, rest = text, "", ""
+    if "." in text:
+        main, _, tail = text.partition(".")
+        i = 0
+        while i < len(tail) and tail[i].isdigit():
+            i += 1
+        frac, rest = tail[:i], tail[i:]
+    else:
+        for sep in ("Z", "+", "-"):
+            idx = text.find(sep, 19)
+            if idx != -1:
+                main, rest = text[:idx], text[idx:]
+                break
+    if rest in ("Z", ""):
+        rest = "+00:00"
+    dt = datetime.fromisoformat(main + rest)
+    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def format_local_time(unix: float) -> str:
+    """``2024-01-02 03:04:05 +0000 UTC`` as Go prints a time.Time."""
+    dt = datetime.fromtimestamp(unix, tz=UTC).astimezone()
+    return dt.strftime("%Y-%m-%d %H:%M:%S %z ") + (dt.tzname() or "")
+
+
+def parse_time(text: str, now: float | None = None) -> str:
+    """A ``--since``/``--until`` value for the API: unix seconds, RFC 3339 or a duration."""
+    now = time.time() if now is None else now
+    try:
+        float(text)
+        return text
+    except ValueError:
+        pass
+    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    import re
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", text)
+    if parts and "".join(a + b for a, b in parts) == text:
+        seconds = sum(float(a) * units[b] for a, b in parts)
+        return f"{now - seconds:.9f}".rstrip("0").rstrip(".")
+    try:
+        if "T" not in text:
+            text = text + "T00:00:00Z"
+        return f"{parse_rfc3339(text):.9f}".rstrip("0").rstrip(".")
+    except ValueError:
+        raise UsageError(f'invalid value for "since": "{text}"') from None
+
+
+def parse_filters(values: Sequence[str] | None) -> dict[str, list[str]]:
+    """``--filter a=b --filter a=c`` -> ``{"a": ["b", "c"]}`` (the API's filters JSON)."""
+    filters: dict[str, list[str]] = {}
+    for value in values or []:
+        key, eq, val = value.partition("=")
+        if not eq:
+            raise UsageError(f"bad format of filter (expected name=value)\n'{value}'")
+        filters.setdefault(key.strip().lower(), []).append(val)
+    return filters
+
+
+def render_list(ctx: Context, rows: Sequence[Mapping[str, Any]], fmt: str | None,
+                default: str, headers: Mapping[str, str],
+                objects: Sequence[Any] | None = None) -> None:
+    """Print rows as docker does: a table (default or ``table ...``), ``json``, or a template.
+
+    ``rows`` hold the already formatted fields templates see (``.ID``, ``.Names``); ``objects``
+    are the raw API objects that ``--format json`` prints instead when given.
+    """
+    from dockyard.cli.template import Template, TemplateError
+
+    fmt = default if not fmt or fmt == "table" else fmt
+    if fmt == "json":
+        for row in (objects if objects is not None else rows):
+            ctx.out(json.dumps(row, separators=(",", ":")) + "\n")
+        return
+    table = fmt.startswith("table")
+    body = fmt[5:].lstrip() if table else fmt
+    body = body.replace("\\t", "\t").replace("\\n", "\n")
+    try:
+        template = Template(body)
+        rendered = [template.execute(dict(row)) for row in rows]
+        header = template.execute(dict(headers)) if table else ""
+    except TemplateError as exc:
+        raise UsageError(str(exc)) from None
+    if table:
+        lines = [header.split("\t")] + [r.split("\t") for r in rendered]
+        ctx.out(tabulate(lines))
+    else:
+        for text in rendered:
+            ctx.out(text + "\n")
+
+
+def truncate(text: str, width: int) -> str:
+    """docker's Ellipsis: cut to ``width`` runes, the last one an ellipsis."""
+    if len(text) <= width:
+        return text
+    return text[:width - 1] + "…"
+
+
+def short_id(ident: str) -> str:
+    return ident.split(":", 1)[-1][:12]

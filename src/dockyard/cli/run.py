@@ -1,0 +1,512 @@
+"""The attach family: run, create, start, attach, exec.
+
+``run`` follows the docker CLI's choreography (docker-cli-api-sequences.txt)::
+
+    c1  POST /containers/create            404 "No such image" -> POST /images/create (pull)
+                                           -> POST /containers/create again
+    c2  POST /containers/{id}/attach       Upgrade: tcp -> 101; before start, so no output is lost
+    c3  POST /containers/{id}/wait?condition=next-exit|removed   (its reply comes at exit)
+    c1  POST /containers/{id}/start        then resize for a tty, SIGWINCH -> resize
+        stdin -> attach socket, half-closed at EOF; output demultiplexed until EOF
+        exit status = the wait reply's StatusCode
+
+With a tty the terminal is put in raw mode, and ctrl-p ctrl-q (or ``--detach-keys``) detaches:
+the client watches its own stdin for the sequence, so detaching works whatever the daemon does
+with ``detachKeys``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from dockyard.cli.context import Context, Parser, StatusError, UsageError
+from dockyard.client.streams import STDERR, SYSERR, Hijacked
+from dockyard.errors import DockyardError, ImageNotFound
+
+__all__ = ["attach", "create", "exec", "run", "start"]
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """``ctrl-p,ctrl-q`` -> b"\\x10\\x11" (docker's term.ToBytes)."""
+    out = bytearray()
+    for key in text.split(","):
+        key = key.strip()
+        if key.lower().startswith("ctrl-") and len(key) == 6:
+            c = key[5].lower()
+            if "a" <= c <= "z":
+                out.append(ord(c) - ord("a") + 1)
+            elif c in "@[\\]^_":
+                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[c])
+            else:
+                raise UsageError(f"Unknown character: '{key}'")
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise UsageError(f"Unknown character: '{key}'")
+    return bytes(out)
+
+
+def start_error_status(message: str) -> int:
+    """docker run's exit status for a container that could not start."""
+    if any(s in message for s in ("executable file not found", "no such file or directory",
+                                  "system cannot find the file specified")):
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
+
+
+# -- the attached session -----------------------------------------------------------------------
+
+class Session:
+    """Copies stdin into a hijacked stream and its output to our stdout/stderr."""
+
+    def __init__(self, ctx: Context, conn: Hijacked, *, tty: bool, stdin: bool,
+                 detach_keys: bytes | None) -> None:
+        self.ctx = ctx
+        self.conn = conn
+        self.tty = tty
+        self.stdin = stdin
+        self.detach_keys = detach_keys if tty and stdin else None
+        self.detached = False
+        self._raw: Any = None
+
+    def start_input(self) -> None:
+        """Feed stdin in a thread (or half-close at once when there is no stdin)."""
+        if not self.stdin:
+            self.conn.close_write()
+            return
+        threading.Thread(target=self._copy_input, name="stdin", daemon=True).start()
+
+    def _read_stdin(self) -> Callable[[], bytes]:
+        stream = self.ctx.stdin
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None
+        if fd is not None:
+            return lambda: os.read(fd, 32768)
+        binary = self.ctx.stdin_binary()
+        reader = getattr(binary, "read1", None) or binary.read
+        return lambda: bytes(reader(32768))
+
+    def _copy_input(self) -> None:
+        read = self._read_stdin()
+        keys = self.detach_keys
+        matched = b""
+        try:
+            while True:
+                data = read()
+                if not data:
+                    break
+                if keys:
+                    out = bytearray()
+                    for byte in data:
+                        b = bytes([byte])
+                        if keys.startswith(matched + b):
+                            matched += b
+                            if matched == keys:
+                                self.detached = True
+                                self.conn.write(bytes(out))
+                                self._stop()
+                                return
+                            continue
+                        out += matched + b
+                        matched = b""
+                    data = bytes(out)
+                if data:
+                    self.conn.write(data)
+        except OSError:
+            return
+        self.conn.close_write()
+
+    def _stop(self) -> None:
+        import socket
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def copy_output(self) -> None:
+        for stream, data in self.conn.frames(self.tty):
+            if stream in (STDERR, SYSERR):
+                self.ctx.err_bytes(data)
+            else:
+                self.ctx.out_bytes(data)
+        self.conn.close()
+
+    # -- terminal ------------------------------------------------------------------------------
+
+    def raw_terminal(self) -> None:
+        if not (self.tty and self.stdin and self.ctx.is_tty(self.ctx.stdin)):
+            return
+        import termios
+        import tty as ttymod
+        fd = self.ctx.stdin.fileno()
+        self._raw = (fd, termios.tcgetattr(fd))
+        ttymod.setraw(fd)
+
+    def restore_terminal(self) -> None:
+        if self._raw is not None:
+            import termios
+            fd, attrs = self._raw
+            termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
+            self._raw = None
+
+
+def terminal_size(ctx: Context) -> tuple[int, int] | None:
+    for stream in (ctx.stdout, ctx.stdin):
+        try:
+            size = os.get_terminal_size(stream.fileno())
+            return size.lines, size.columns
+        except (AttributeError, OSError, ValueError):
+            continue
+    return None
+
+
+def watch_resize(ctx: Context, resize: Callable[[int, int], None]) -> Callable[[], None]:
+    """Resize now and on every SIGWINCH; returns a function that stops watching."""
+    def do_resize(*_: Any) -> None:
+        size = terminal_size(ctx)
+        if size:
+            try:
+                resize(*size)
+            except DockyardError:
+                pass  # "is not running" after exit: the CLI ignores it
+
+    do_resize()
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGWINCH, do_resize)
+    return lambda: signal.signal(signal.SIGWINCH, previous)
+
+
+def proxy_signals(ctx: Context, container: str) -> Callable[[], None]:
+    """Forward SIGINT/SIGTERM/SIGHUP... to the container (docker's --sig-proxy)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    client = ctx.client.clone()
+    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+            signal.SIGUSR2]
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            client.kill(container, signal.Signals(signum).name)
+        except DockyardError:
+            pass
+
+    previous = {s: signal.signal(s, forward) for s in sigs}
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return restore
+
+
+class Waiter:
+    """``POST /wait`` on its own connection, in a thread, before start."""
+
+    def __init__(self, ctx: Context, container: str, condition: str) -> None:
+        self.result: dict[str, Any] | None = None
+        self.error: DockyardError | None = None
+        self._client = ctx.client.clone()
+        self._thread = threading.Thread(target=self._run, args=(container, condition),
+                                        name="wait", daemon=True)
+        self._thread.start()
+
+    def _run(self, container: str, condition: str) -> None:
+        try:
+            self.result = self._client.wait(container, condition)
+        except DockyardError as exc:
+            self.error = exc
+
+    def status(self) -> int:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        result = self.result or {}
+        error = result.get("Error") or {}
+        if error.get("Message"):
+            raise StatusError(125, f"Error waiting for container: {error['Message']}")
+        return int(result.get("StatusCode", 0))
+
+
+# -- pulling ----------------------------------------------------------------------------------
+
+def pull_image(ctx: Context, image: str, *, platform: str | None = None, to_stderr: bool = False,
+               quiet: bool = False) -> None:
+    from dockyard.cli import auth
+    from dockyard.cli.progress import display
+    from dockyard.oci.reference import parse_reference
+
+    ref = parse_reference(image)
+    creds = auth.get(ctx.docker_config_dir(), auth.registry_for(image))
+    header = auth.encode_auth(creds) if creds else "e30="
+    out = ctx.stderr if to_stderr else ctx.stdout
+    tag = ref.digest or ref.tag or "latest"
+    stream = ctx.client.pull(ref.familiar_name, tag, auth=header, platform=platform)
+    display(stream, out, ctx.is_tty(out), quiet=quiet)
+
+
+def create_container(ctx: Context, config: dict[str, Any], *, name: str | None,
+                     platform: str | None, pull: str, quiet: bool) -> str:
+    image = config["Image"]
+    if pull == "always":
+        pull_image(ctx, image, platform=platform, to_stderr=True, quiet=quiet)
+    try:
+        reply = ctx.client.create_container(config, name, platform)
+    except ImageNotFound:
+        if pull == "never":
+            raise
+        from dockyard.oci.reference import parse_reference
+        familiar = parse_reference(image).with_default_tag().familiar
+        if not quiet:
+            ctx.err(f"Unable to find image '{familiar}' locally\n")
+        pull_image(ctx, image, platform=platform, to_stderr=True, quiet=quiet)
+        reply = ctx.client.create_container(config, name, platform)
+    for warning in reply.get("Warnings") or []:
+        ctx.err(f"WARNING: {warning}\n")
+    return str(reply["Id"])
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def _run_parser(ctx: Context, command: str) -> Parser:
+    from dockyard.cli.options import add_create_flags
+
+    p = Parser(ctx, command, "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+               "Create and run a new container from an image" if command == "run" else
+               "Create a new container", short_help=False)
+    if command == "run":
+        p.add_argument("-d", "--detach", action="store_true",
+                       help="Run container in background and print container ID")
+        p.add_argument("--sig-proxy", default="true", choices=["true", "false"],
+                       help="Proxy received signals to the process")
+    add_create_flags(p)
+    return p
+
+
+def _daemon_error(command: str, exc: DockyardError, status: int = 125) -> StatusError:
+    prefix = "Error response from daemon: " if hasattr(exc, "status") else ""
+    return StatusError(status, f"dockyard: {prefix}{exc.message}\n"
+                               f"Run 'dockyard {command} --help' for more information")
+
+
+def create(ctx: Context, args: list[str]) -> int:
+    from dockyard.cli.options import build_create
+
+    ns = _run_parser(ctx, "create").parse(args)
+    config = build_create(ns, ctx.env, detach=True)
+    try:
+        cid = create_container(ctx, config, name=ns.name, platform=ns.platform, pull=ns.pull,
+                               quiet=ns.quiet)
+    except DockyardError as exc:
+        raise _daemon_error("create", exc) from None
+    _write_cidfile(ns, cid)
+    ctx.out(f"{cid}\n")
+    return 0
+
+
+def _write_cidfile(ns: argparse.Namespace, cid: str) -> None:
+    if ns.cidfile:
+        if os.path.exists(ns.cidfile):
+            raise StatusError(125, f"Container ID file found, make sure the other container "
+                                   f"isn't running or delete {ns.cidfile}")
+        with open(ns.cidfile, "w") as f:
+            f.write(cid)
+
+
+def run(ctx: Context, args: list[str]) -> int:
+    from dockyard.cli.options import build_create
+
+    ns = _run_parser(ctx, "run").parse(args)
+    config = build_create(ns, ctx.env, detach=ns.detach)
+    if ns.tty and config["AttachStdin"] and not ctx.is_tty(ctx.stdin):
+        raise StatusError(1, "the input device is not a TTY")
+    if ns.detach and ns.rm and config["HostConfig"]["RestartPolicy"]["Name"]:
+        raise StatusError(125, "dockyard: Conflicting options: --restart and --rm")
+    try:
+        cid = create_container(ctx, config, name=ns.name, platform=ns.platform, pull=ns.pull,
+                               quiet=ns.quiet)
+    except DockyardError as exc:
+        raise _daemon_error("run", exc) from None
+    _write_cidfile(ns, cid)
+    client = ctx.client
+    if ns.detach:
+        try:
+            client.start(cid)
+        except DockyardError as exc:
+            raise _daemon_error("run", exc, start_error_status(exc.message)) from None
+        ctx.out(f"{cid}\n")
+        return 0
+
+    attach_stdin = bool(config["AttachStdin"])
+    conn = client.clone().attach(cid, stdin=attach_stdin, stdout=config["AttachStdout"],
+                                 stderr=config["AttachStderr"], detach_keys=ns.detach_keys)
+    waiter = Waiter(ctx, cid, "removed" if ns.rm else "next-exit")
+    session = Session(ctx, conn, tty=ns.tty, stdin=attach_stdin,
+                      detach_keys=parse_detach_keys(ns.detach_keys or DEFAULT_DETACH_KEYS))
+    return _attached(ctx, cid, session, waiter, start=lambda: client.start(cid),
+                     sig_proxy=ns.sig_proxy == "true" and not ns.tty,
+                     resize=(lambda h, w: client.clone().resize(cid, h, w)) if ns.tty else None,
+                     command="run")
+
+
+def _attached(ctx: Context, cid: str, session: Session, waiter: Waiter | None, *,
+              start: Callable[[], None] | None, sig_proxy: bool,
+              resize: Callable[[int, int], None] | None, command: str) -> int:
+    """Start (if asked), pump the streams, and return the container's exit status."""
+    restore_signals: Callable[[], None] = lambda: None  # noqa: E731
+    stop_resize: Callable[[], None] = lambda: None  # noqa: E731
+    session.raw_terminal()
+    try:
+        if start is not None:
+            try:
+                start()
+            except DockyardError as exc:
+                session.restore_terminal()
+                session.conn.close()
+                raise _daemon_error(command, exc, start_error_status(exc.message)) from None
+        if resize is not None:
+            stop_resize = watch_resize(ctx, resize)
+        if sig_proxy:
+            restore_signals = proxy_signals(ctx, cid)
+        session.start_input()
+        session.copy_output()
+    finally:
+        session.restore_terminal()
+        stop_resize()
+        restore_signals()
+    if session.detached:
+        return 0
+    if waiter is None:
+        reply = ctx.client.clone().wait(cid, "not-running")
+        return int(reply.get("StatusCode", 0))
+    return waiter.status()
+
+
+def start(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx, "start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers")
+    p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    ns = p.parse(args)
+    client = ctx.client
+    if ns.attach or ns.interactive:
+        if len(ns.containers) > 1:
+            raise UsageError("you cannot start and attach multiple containers at once", "start")
+        info = client.inspect_container(ns.containers[0])
+        cid = info["Id"]
+        cfg = info.get("Config") or {}
+        tty = bool(cfg.get("Tty"))
+        stdin = bool(ns.interactive and cfg.get("OpenStdin"))
+        if tty and stdin and not ctx.is_tty(ctx.stdin):
+            raise StatusError(1, "the input device is not a TTY")
+        conn = client.clone().attach(cid, stdin=stdin, detach_keys=ns.detach_keys)
+        waiter = Waiter(ctx, cid, "next-exit")
+        session = Session(ctx, conn, tty=tty, stdin=stdin,
+                          detach_keys=parse_detach_keys(ns.detach_keys or DEFAULT_DETACH_KEYS))
+        return _attached(ctx, cid, session, waiter, start=lambda: client.start(cid),
+                         sig_proxy=not tty,
+                         resize=(lambda h, w: client.clone().resize(cid, h, w)) if tty else None,
+                         command="start")
+    from dockyard.cli.containers import for_each
+
+    failed = for_each(ctx, ns.containers, lambda name: client.start(name, ns.detach_keys))
+    if failed:
+        raise StatusError(1, f"Error: failed to start containers: {', '.join(ns.containers)}")
+    return 0
+
+
+def attach(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx, "attach", "[OPTIONS] CONTAINER",
+               "Attach local standard input, output, and error streams to a running container")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
+    p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
+    p.add_argument("--sig-proxy", default="true", choices=["true", "false"],
+                   help="Proxy all received signals to the process")
+    p.add_argument("container")
+    ns = p.parse(args)
+    info = ctx.client.inspect_container(ns.container)
+    state = info.get("State") or {}
+    if not state.get("Running"):
+        raise StatusError(1, "You cannot attach to a stopped container, start it first")
+    if state.get("Paused"):
+        raise StatusError(1, "You cannot attach to a paused container, unpause it first")
+    cid = info["Id"]
+    cfg = info.get("Config") or {}
+    tty = bool(cfg.get("Tty"))
+    stdin = bool(cfg.get("OpenStdin")) and not ns.no_stdin
+    if tty and stdin and not ctx.is_tty(ctx.stdin):
+        raise StatusError(1, "the input device is not a TTY")
+    conn = ctx.client.clone().attach(cid, stdin=stdin, detach_keys=ns.detach_keys)
+    session = Session(ctx, conn, tty=tty, stdin=stdin,
+                      detach_keys=parse_detach_keys(ns.detach_keys or DEFAULT_DETACH_KEYS))
+    client = ctx.client
+    return _attached(ctx, cid, session, None, start=None,
+                     sig_proxy=ns.sig_proxy == "true" and not tty,
+                     resize=(lambda h, w: client.clone().resize(cid, h, w)) if tty else None,
+                     command="attach")
+
+
+def exec(ctx: Context, args: list[str]) -> int:
+    from dockyard.cli.options import env_list
+
+    p = Parser(ctx, "exec", "[OPTIONS] CONTAINER COMMAND [ARG...]",
+               "Execute a command in a running container")
+    p.add_argument("-d", "--detach", action="store_true", help="Detached mode")
+    p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open")
+    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
+    p.add_argument("--env-file", action="append", default=[], help="Read in a file of env vars")
+    p.add_argument("-u", "--user", help="Username or UID")
+    p.add_argument("-w", "--workdir", help="Working directory inside the container")
+    p.add_argument("--privileged", action="store_true", help="Give extended privileges")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    ns = p.parse(args)
+    if not ns.command:
+        raise UsageError('"dockyard exec" requires at least 2 arguments.', "exec")
+    if ns.tty and ns.interactive and not ns.detach and not ctx.is_tty(ctx.stdin):
+        raise StatusError(1, "the input device is not a TTY")
+    client = ctx.client
+    body = {"User": ns.user or "", "Privileged": ns.privileged, "Tty": ns.tty,
+            "AttachStdin": ns.interactive and not ns.detach,
+            "AttachStdout": not ns.detach, "AttachStderr": not ns.detach,
+            "Env": env_list(ns, ctx.env), "WorkingDir": ns.workdir or "", "Cmd": ns.command}
+    if ns.detach_keys:
+        body["DetachKeys"] = ns.detach_keys
+    exec_id = client.exec_create(ns.container, body)
+    if ns.detach:
+        client.exec_start(exec_id, tty=ns.tty, detach=True)
+        return 0
+    conn = client.clone().exec_start(exec_id, tty=ns.tty)
+    assert conn is not None
+    session = Session(ctx, conn, tty=ns.tty, stdin=ns.interactive,
+                      detach_keys=parse_detach_keys(ns.detach_keys or DEFAULT_DETACH_KEYS))
+    session.raw_terminal()
+    stop_resize: Callable[[], None] = lambda: None  # noqa: E731
+    try:
+        if ns.tty:
+            stop_resize = watch_resize(
+                ctx, lambda h, w: client.clone().resize(exec_id, h, w, exec_id=True))
+        session.start_input()
+        session.copy_output()
+    finally:
+        session.restore_terminal()
+        stop_resize()
+    if session.detached:
+        return 0
+    info = client.get(f"/exec/{quote(exec_id)}/json")
+    code = info.get("ExitCode")
+    return int(code) if code is not None else 0
