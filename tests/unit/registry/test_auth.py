@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pathlib
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -119,7 +120,7 @@ def test_bearer_token_authorizes_only_its_scope(token_registry: RunningRegistry)
 def test_forged_and_expired_tokens_are_invalid(token_registry: RunningRegistry,
                                                tmp_path: pytest.TempPathFactory) -> None:
     other_key = serialization.load_pem_private_key(
-        open(_key(f"{tmp_path}/other.pem"), "rb").read(), None)
+        pathlib.Path(_key(f"{tmp_path}/other.pem")).read_bytes(), None)
     claims = {"iss": "dockyard-registry", "aud": "test-registry", "exp": 4102444800,
               "access": [{"type": "repository", "name": "r", "actions": ["pull"]}]}
     forged = jwt.encode(claims, other_key, algorithm="ES256")  # type: ignore[arg-type]
