@@ -116,6 +116,17 @@ def write_optional(path: str, value: str, what: str) -> bool:
     return True
 
 
+def make_dirs(directory: str) -> None:
+    """``os.makedirs`` that survives a concurrent rmdir of an (empty, shared) parent."""
+    for attempt in range(5):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            return
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
+
+
 def read_text(path: str) -> str | None:
     try:
         with open(path) as f:

@@ -32,6 +32,7 @@ from dockyard.cgroups.base import (
     host_cpu_usage_ns,
     limit_or_none,
     log,
+    make_dirs,
     read_int,
     read_kv,
     read_procs,
@@ -90,7 +91,7 @@ class CgroupV1(Cgroup):
 
     def create(self) -> None:
         for directory in self.directories():
-            os.makedirs(directory, exist_ok=True)
+            make_dirs(directory)
         cpuset = self._hierarchies.get("cpuset")
         if cpuset is not None:
             self._init_cpuset(cpuset)

@@ -39,6 +39,7 @@ from dockyard.cgroups.base import (
     host_cpu_usage_ns,
     limit_or_none,
     log,
+    make_dirs,
     read_int,
     read_kv,
     read_procs,
@@ -106,7 +107,7 @@ class CgroupV2(Cgroup):
         for part in self.path.split("/"):
             self._delegate(current)
             current = os.path.join(current, part)
-            os.makedirs(current, exist_ok=True)
+            make_dirs(current)
 
     def _delegate(self, directory: str) -> None:
         available = set((read_text(os.path.join(directory, "cgroup.controllers")) or "").split())

@@ -1,0 +1,142 @@
+"""Real cgroups on this machine (v1 controllers in hybrid mode; v2 elsewhere): limits bite.
+
+Each test gets its own cgroup /dockyard-test/<uuid>, killed and removed in the finalizer.
+Processes are plain Python children placed in the cgroup before they start their work.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from dockyard.cgroups import Cgroup, open_cgroup
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def cgroup() -> Iterator[Cgroup]:
+    cg = open_cgroup(f"/dockyard-test/{uuid.uuid4().hex[:16]}")
+    cg.create()
+    try:
+        yield cg
+    finally:
+        if cg.exists():
+            cg.kill_all(signal.SIGKILL)
+            cg.destroy()
+        for directory in cg.directories():
+            try:
+                os.rmdir(os.path.dirname(directory))  # /dockyard-test, if no other test uses it
+            except OSError:
+                pass
+
+
+def spawn(cg: Cgroup, code: str) -> subprocess.Popen[bytes]:
+    """Start ``python -c code`` inside ``cg``: the child waits on a pipe until it has joined."""
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", f"import os\nos.read({r}, 1)\n{code}"],
+                            pass_fds=(r,), stdout=subprocess.PIPE)
+    os.close(r)
+    try:
+        cg.apply(proc.pid)
+    finally:
+        os.write(w, b"go")
+        os.close(w)
+    return proc
+
+
+def test_limits_are_written_to_the_kernel(cgroup: Cgroup) -> None:
+    cgroup.set({"memory": {"limit": 64 << 20, "reservation": 32 << 20},
+                "cpu": {"shares": 512, "quota": 25000, "period": 100000, "cpus": "0"},
+                "pids": {"limit": 50}})
+    st = cgroup.stats()
+    assert st.memory.limit == 64 << 20
+    assert st.pids.limit == 50
+    if cgroup.mode != "v2":
+        root = "/sys/fs/cgroup"
+        with open(f"{root}/cpu/{cgroup.path}/cpu.cfs_quota_us") as f:
+            assert f.read().strip() == "25000"
+        with open(f"{root}/cpu/{cgroup.path}/cpu.shares") as f:
+            assert f.read().strip() == "512"
+        with open(f"{root}/cpuset/{cgroup.path}/cpuset.cpus") as f:
+            assert f.read().strip() == "0"
+
+
+def test_a_32mib_memory_limit_oom_kills_a_hog_and_is_counted(cgroup: Cgroup) -> None:
+    cgroup.set({"memory": {"limit": 32 << 20, "swap": 32 << 20}})
+    assert cgroup.oom_kill_count() == 0
+    hog = spawn(cgroup, "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))")
+    assert hog.wait(timeout=60) == -signal.SIGKILL
+    assert cgroup.oom_kill_count() == 1
+    assert cgroup.stats().memory.max_usage >= 30 << 20 or cgroup.mode == "v2"
+
+
+def test_a_pids_limit_stops_a_fork_loop(cgroup: Cgroup) -> None:
+    cgroup.set({"pids": {"limit": 8}})
+    proc = spawn(cgroup, """
+import time
+n = 0
+try:
+    for _ in range(50):
+        if os.fork() == 0:
+            os.close(1)
+            time.sleep(120)
+            os._exit(0)
+        n += 1
+    print(n, 0)
+except OSError as exc:
+    print(n, exc.errno)
+""")
+    out, _ = proc.communicate(timeout=60)
+    forked, err = (int(x) for x in out.split())
+    assert forked == 7  # the parent is the 8th task
+    assert err == 11  # EAGAIN
+    assert cgroup.stats().pids.current == 7  # the sleeping children
+
+
+def test_freeze_stops_every_process_and_thaw_resumes(cgroup: Cgroup) -> None:
+    proc = spawn(cgroup, "import sys, time\nwhile True:\n    sys.stdout.write('x\\n'); sys.stdout.flush(); time.sleep(0.01)")
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    select.select([fd], [], [], 10)
+    cgroup.freeze()
+    assert cgroup.frozen()
+    while select.select([fd], [], [], 0)[0]:  # drain what was written before the freeze
+        if not os.read(fd, 65536):
+            break
+    assert select.select([fd], [], [], 0.3)[0] == []  # a running child writes every 10 ms
+    cgroup.thaw()
+    assert not cgroup.frozen()
+    assert select.select([fd], [], [], 10)[0] == [fd]
+    proc.kill()
+    proc.wait()
+
+
+def test_stats_report_memory_cpu_and_pids(cgroup: Cgroup) -> None:
+    proc = spawn(cgroup, "buf = bytearray(16 << 20)\nsum(range(2000000))\nprint('ready', flush=True)\nimport time\ntime.sleep(60)")
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    st = cgroup.stats()
+    assert st.memory.usage >= 16 << 20
+    assert st.cpu.usage_total > 0 and st.cpu.system_usage > st.cpu.usage_total
+    assert st.pids.current == 1 or cgroup.mode == "v1"  # no pids controller -> 0
+    assert cgroup.pids() == [proc.pid]
+    proc.kill()
+    proc.wait()
+
+
+def test_kill_all_then_destroy_leaves_no_cgroup(cgroup: Cgroup) -> None:
+    proc = spawn(cgroup, "import time\nif os.fork() == 0:\n    os.close(1)\ntime.sleep(60)")
+    cgroup.kill_all(signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    cgroup.destroy()
+    assert not cgroup.exists()
+    assert not any(os.path.exists(d) for d in cgroup.directories())
