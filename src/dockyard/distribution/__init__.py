@@ -4,7 +4,7 @@ Entry points (asyncio)::
 
     await pull(store, "busybox", auth=None, platform=None, progress=cb, settings=s) -> PullResult
     await push(store, "127.0.0.1:5000/x:1", auth=a, progress=cb, settings=s) -> PushResult
-    await login("127.0.0.1:5000", "user", "pw", settings=s) -> LoginResult
+    await login("127.0.0.1:5000", AuthConfig(username=, password=), settings=s) -> LoginResult
     await search("busybox", limit=25, settings=s) -> list[SearchResult]
 
 Credentials files (sync, shared with the CLI) are in :mod:`dockyard.distribution.credentials`.
@@ -13,16 +13,23 @@ Credentials files (sync, shared with the CLI) are in :mod:`dockyard.distribution
 from __future__ import annotations
 
 from dockyard.distribution.credentials import AuthConfig
+from dockyard.distribution.login import LoginResult, login, search
 from dockyard.distribution.manifest import Platform
 from dockyard.distribution.progress import ProgressCallback
 from dockyard.distribution.pull import PullResult, pull
+from dockyard.distribution.push import PushResult, push
 from dockyard.distribution.settings import RegistrySettings
 
 __all__ = [
     "AuthConfig",
+    "LoginResult",
     "Platform",
     "ProgressCallback",
     "PullResult",
+    "PushResult",
     "RegistrySettings",
+    "login",
     "pull",
+    "push",
+    "search",
 ]
