@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import os
-import platform
 from collections.abc import Iterable
 from typing import Any
 
@@ -187,13 +186,13 @@ def _kernel_at_least(major: int, minor: int) -> bool:
 def resolve(caps: Iterable[str] | None = None, arch: str | None = None) -> dict[str, Any]:
     """The profile for a container holding ``caps`` (default: Docker's default set) on ``arch``.
 
-    ``arch`` is ``platform.machine()`` style (``x86_64``, ``aarch64``); other architectures
+    ``arch`` is ``uname -m`` style (``x86_64``, ``aarch64``); other architectures
     get the common rules and no compat ABIs.
     """
     from dockyard.linux.capabilities import DEFAULT_CAPS, parse
 
     held = parse(DEFAULT_CAPS if caps is None else caps)
-    arch = arch or platform.machine()
+    arch = arch or os.uname().machine
     allowed = list(ALLOWED)
     if _kernel_at_least(4, 8):
         allowed += ALLOWED_SINCE_4_8

@@ -167,3 +167,15 @@ def test_errno_rule_returns_the_given_errno_and_args_select(tmp_path: pathlib.Pa
 def test_install_refuses_a_program_that_is_not_bpf() -> None:
     with pytest.raises(InvalidArgument):
         seccomp.install(b"\x00" * 7)
+
+
+def test_compile_cache_returns_the_same_program_and_keys_by_spec(tmp_path: pathlib.Path) -> None:
+    spec = seccomp.default_profile()
+    cache = str(tmp_path / "cache")
+    first = seccomp.compile(spec, cache_dir=cache)
+    assert first == seccomp.compile(spec)
+    assert len(os.listdir(cache)) == 1
+    assert seccomp.compile(spec, cache_dir=cache) == first
+    other = {**spec, "defaultErrnoRet": errno.EACCES}
+    assert seccomp.compile(other, cache_dir=cache) != first
+    assert len(os.listdir(cache)) == 2
