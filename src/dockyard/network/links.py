@@ -146,7 +146,10 @@ def create_veth(host: str, peer: str, bridge: str, mtu: int = 1500) -> None:
 
 
 def move_to_netns(name: str, netns_path: str) -> None:
-    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise NotFound(f"network namespace {netns_path} does not exist") from exc
     try:
         with IPRoute() as ipr:
             idx = _index(ipr, name)

@@ -276,7 +276,8 @@ class NetworkManager:
             for net in list(self._networks.values()):
                 keep: dict[str, Endpoint] = {}
                 for cid, ep in net.endpoints.items():
-                    alive = ep.state == "ready" and links.link_exists(ep.veth_host)
+                    alive = (ep.state == "ready" and os.path.exists(ep.netns_path)
+                             and links.link_exists(ep.veth_host))
                     if alive and (live is None or cid in live):
                         keep[cid] = ep
                         continue
@@ -444,6 +445,8 @@ class NetworkManager:
             net = self.get(network)
             if net.driver != "bridge":
                 raise InvalidArgument(f"container cannot be connected to network {net.name}")
+            if not os.path.exists(netns_path):
+                raise NotFound(f"network namespace {netns_path} does not exist")
             if container_id in net.endpoints:
                 raise Forbidden(
                     f"endpoint with name {name or container_id[:12]} already exists in network {net.name}")

@@ -1,0 +1,73 @@
+"""A daemon killed in the middle of network setup leaves nothing a restart does not remove."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.integration.network.conftest import NetEnv, our_links, random_subnet
+
+pytestmark = pytest.mark.root
+
+CID = "f6" * 32
+
+
+def _run_and_die(netenv: NetEnv, patch: str, action: str) -> None:
+    """Run ``action`` in a child daemon whose ``patch``ed step SIGKILLs it."""
+    cfg = netenv.config
+    script = textwrap.dedent(f"""
+        import os, signal, ipaddress
+        from dockyard.network import manager, links, NetworkConfig, NetworkManager
+        from dockyard.network.ipam import AddressPool
+        def die(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        {patch} = die
+        cfg = NetworkConfig(bip={cfg.bip!r}, bridge_name={cfg.bridge_name!r},
+                            bridge_prefix={cfg.bridge_prefix!r}, veth_prefix={cfg.veth_prefix!r},
+                            fw_table={cfg.fw_table!r},
+                            default_address_pools=(AddressPool(ipaddress.ip_network(
+                                {str(cfg.default_address_pools[0].base)!r}), 28),))
+        nm = NetworkManager({netenv.state_dir!r}, cfg)
+        {action}
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def _ours(netenv) -> set[str]:
+    return our_links(netenv)
+
+
+def test_kill_during_attach_is_cleaned_by_restart(netenv: NetEnv) -> None:
+    ns = netenv.netns()
+    before = _ours(netenv)
+    _run_and_die(netenv, "links.configure_container_iface",
+                 f"nm.attach({CID!r}, {ns!r}, 'bridge')")
+    leftover = _ours(netenv) - before
+    assert leftover, "the kill should have left a veth behind for this test to mean anything"
+    restarted = netenv.manager()
+    removed = restarted.cleanup_stale()
+    assert _ours(netenv) == before
+    assert any(name in removed for name in leftover)
+    assert restarted.endpoints_of(CID) == []
+    with open(f"{netenv.state_dir}/networks/{restarted.get('bridge').id}.json") as f:
+        assert json.load(f)["endpoints"] == {}
+    # and the address is free again
+    assert restarted.attach(CID, ns, "bridge").ip == str(
+        __import__("ipaddress").ip_network(restarted.get("bridge").subnet).network_address + 2)
+
+
+def test_kill_during_network_create_is_cleaned_by_restart(netenv: NetEnv) -> None:
+    before = _ours(netenv)
+    _run_and_die(netenv, "manager.NetworkManager._save",
+                 f"nm.create_network('half', subnet={random_subnet()!r})")
+    assert _ours(netenv) - before, "the kill should have left a bridge behind"
+    restarted = netenv.manager()
+    restarted.start()
+    assert _ours(netenv) == before
+    assert "half" not in {n.name for n in restarted.list()}
