@@ -192,9 +192,13 @@ stop = _simple("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more r
 restart = _simple("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
                   lambda ctx, ns, n: ctx.client.post(f"/containers/{quote(n)}/restart", t=ns.time,
                                                      signal=ns.signal), _time_flag)
+def _signal_flag(p: Parser) -> None:
+    p.add_argument("-s", "--signal", help="Signal to send to the container")
+
+
 kill = _simple("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers",
                lambda ctx, ns, n: ctx.client.kill(n, ns.signal),
-               lambda p: p.add_argument("-s", "--signal", help="Signal to send to the container"))
+               _signal_flag)
 pause = _simple("pause", "CONTAINER [CONTAINER...]", "Pause all processes within containers",
                 lambda ctx, ns, n: ctx.client.post(f"/containers/{quote(n)}/pause"))
 unpause = _simple("unpause", "CONTAINER [CONTAINER...]", "Unpause all processes within containers",
@@ -503,7 +507,7 @@ def commit(ctx: Context, args: list[str]) -> int:
     if ns.repository:
         from dockyard.oci.reference import parse_reference
         ref = parse_reference(ns.repository)
-        repo, tag = ref.familiar_name, ref.tag or "latest"
+        repo, tag = ref.familiar_name(), ref.tag or "latest"
     params: dict[str, Any] = {"container": ns.container, "repo": repo, "tag": tag,
                               "comment": ns.message, "author": ns.author, "pause": ns.pause}
     if ns.change:

@@ -65,7 +65,8 @@ class Context:
         _binary(self.stderr).flush()
 
     def stdin_binary(self) -> IO[bytes]:
-        return _binary(self.stdin)
+        stream: IO[bytes] = _binary(self.stdin)
+        return stream
 
     def is_tty(self, stream: Any) -> bool:
         try:

@@ -270,7 +270,8 @@ def build_create(ns: argparse.Namespace, environ: Mapping[str, str], *,
     if not attach and not detach:
         attach = {"stdout", "stderr"} | ({"stdin"} if ns.interactive else set())
     exposed, port_bindings = _ports(ns)
-    binds, volumes = [], {}
+    binds: list[str] = []
+    volumes: dict[str, Any] = {}
     for value in ns.volume:
         if ":" in value and not value.startswith(":"):
             binds.append(value)

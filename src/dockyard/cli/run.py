@@ -186,7 +186,10 @@ def watch_resize(ctx: Context, resize: Callable[[int, int], None]) -> Callable[[
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGWINCH, do_resize)
-    return lambda: signal.signal(signal.SIGWINCH, previous)
+
+    def stop() -> None:
+        signal.signal(signal.SIGWINCH, previous)
+    return stop
 
 
 def proxy_signals(ctx: Context, container: str) -> Callable[[], None]:
@@ -252,7 +255,7 @@ def pull_image(ctx: Context, image: str, *, platform: str | None = None, to_stde
     header = auth.encode_auth(creds) if creds else "e30="
     out = ctx.stderr if to_stderr else ctx.stdout
     tag = ref.digest or ref.tag or "latest"
-    stream = ctx.client.pull(ref.familiar_name, tag, auth=header, platform=platform)
+    stream = ctx.client.pull(ref.familiar_name(), tag, auth=header, platform=platform)
     display(stream, out, ctx.is_tty(out), quiet=quiet)
 
 
@@ -267,7 +270,7 @@ def create_container(ctx: Context, config: dict[str, Any], *, name: str | None,
         if pull == "never":
             raise
         from dockyard.oci.reference import parse_reference
-        familiar = parse_reference(image).with_default_tag().familiar
+        familiar = parse_reference(image).with_default_tag().familiar()
         if not quiet:
             ctx.err(f"Unable to find image '{familiar}' locally\n")
         pull_image(ctx, image, platform=platform, to_stderr=True, quiet=quiet)

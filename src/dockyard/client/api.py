@@ -26,7 +26,7 @@ __all__ = ["MAX_API_VERSION", "Client", "error_for"]
 
 MAX_API_VERSION = "1.41"
 USER_AGENT = "Dockyard-Client/0.1.0"
-Params = Mapping[str, Any] | None
+Params = Mapping[str, Any] | list[tuple[str, str]] | None
 
 _STATUS_ERRORS: dict[int, type[errors.DockyardError]] = {
     304: errors.NotModified,
@@ -65,6 +65,8 @@ def encode_params(params: Params) -> str:
     """Query string the way the docker CLI writes it: bools as 1/0, dicts/lists as JSON."""
     if not params:
         return ""
+    if isinstance(params, list):  # repeated keys: names=a&names=b
+        return "?" + urlencode(params)
     items: list[tuple[str, str]] = []
     for key, value in params.items():
         if value is None:

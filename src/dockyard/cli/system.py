@@ -1,0 +1,267 @@
+"""version, info, events, system df/prune."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import Any
+
+from dockyard.cli.context import Context, Parser, UsageError
+from dockyard.cli.format import human_size, parse_filters, parse_time, render_list, tabulate
+from dockyard.errors import DockyardError
+
+
+def version(ctx: Context, args: list[str]) -> int:
+    from dockyard import __version__
+    from dockyard.client.api import MAX_API_VERSION
+
+    p = Parser(ctx, "version", "[OPTIONS]", "Show the Dockyard version information")
+    p.add_argument("-f", "--format", help="Format output using a Go template")
+    ns = p.parse(args)
+    client_info = {"Platform": {"Name": "Dockyard"}, "Version": __version__,
+                   "ApiVersion": MAX_API_VERSION, "DefaultAPIVersion": MAX_API_VERSION,
+                   "GoVersion": f"python{sys.version_info.major}.{sys.version_info.minor}",
+                   "Os": sys.platform, "Arch": _arch(), "Context": "default"}
+    server: dict[str, Any] | None = None
+    server_error = None
+    try:
+        server = ctx.client.server_version()
+    except DockyardError as exc:
+        server_error = exc
+    if ns.format:
+        from dockyard.cli.template import Template, TemplateError
+        try:
+            ctx.out(Template(ns.format).execute({"Client": client_info, "Server": server}) + "\n")
+        except TemplateError as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        ctx.out("Client:\n"
+                f" Version:           {__version__}\n"
+                f" API version:       {ctx.client.version if server else MAX_API_VERSION}\n"
+                f" Python version:    {platform.python_version()}\n"
+                f" OS/Arch:           {sys.platform}/{_arch()}\n"
+                " Context:           default\n")
+        if server:
+            ctx.out(f"\nServer: {(server.get('Platform') or {}).get('Name', '')}\n"
+                    " Engine:\n"
+                    f"  Version:          {server.get('Version', '')}\n"
+                    f"  API version:      {server.get('ApiVersion', '')} (minimum version "
+                    f"{server.get('MinAPIVersion', '')})\n"
+                    f"  Go version:       {server.get('GoVersion', '')}\n"
+                    f"  Git commit:       {server.get('GitCommit', '')}\n"
+                    f"  Built:            {server.get('BuildTime', '')}\n"
+                    f"  OS/Arch:          {server.get('Os', '')}/{server.get('Arch', '')}\n"
+                    f"  Experimental:     {str(server.get('Experimental', False)).lower()}\n")
+            for comp in server.get("Components") or []:
+                if comp.get("Name") == "Engine":
+                    continue
+                ctx.out(f" {comp.get('Name')}:\n  Version:          {comp.get('Version')}\n")
+    if server_error is not None:
+        raise server_error
+    return 0
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def info(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx, "info", "[OPTIONS]", "Display system-wide information")
+    p.add_argument("-f", "--format", help="Format output using a Go template")
+    ns = p.parse(args)
+    data = ctx.client.info()
+    if ns.format:
+        from dockyard.cli.template import Template, TemplateError
+        try:
+            ctx.out(Template(ns.format).execute(data) + "\n")
+        except TemplateError as exc:
+            raise UsageError(str(exc)) from None
+        return 0
+    lines = [
+        "Client:", " Context:    default", " Debug Mode: false", "",
+        "Server:",
+        f" Containers: {data.get('Containers', 0)}",
+        f"  Running: {data.get('ContainersRunning', 0)}",
+        f"  Paused: {data.get('ContainersPaused', 0)}",
+        f"  Stopped: {data.get('ContainersStopped', 0)}",
+        f" Images: {data.get('Images', 0)}",
+        f" Server Version: {data.get('ServerVersion', '')}",
+        f" Storage Driver: {data.get('Driver', '')}",
+    ]
+    for key, value in data.get("DriverStatus") or []:
+        lines.append(f"  {key}: {value}")
+    lines += [
+        f" Logging Driver: {data.get('LoggingDriver', '')}",
+        f" Cgroup Driver: {data.get('CgroupDriver', '')}",
+        f" Cgroup Version: {data.get('CgroupVersion', '')}",
+        " Plugins:",
+        f"  Volume: {' '.join((data.get('Plugins') or {}).get('Volume') or [])}",
+        f"  Network: {' '.join((data.get('Plugins') or {}).get('Network') or [])}",
+        f"  Log: {' '.join((data.get('Plugins') or {}).get('Log') or [])}",
+        f" Runtimes: {' '.join(sorted(data.get('Runtimes') or {}))}",
+        f" Default Runtime: {data.get('DefaultRuntime', '')}",
+        f" Init Binary: {data.get('InitBinary', '')}",
+        " Security Options:",
+        *[f"  {opt.split(',')[0].removeprefix('name=')}" for opt in
+          data.get("SecurityOptions") or []],
+        f" Kernel Version: {data.get('KernelVersion', '')}",
+        f" Operating System: {data.get('OperatingSystem', '')}",
+        f" OSType: {data.get('OSType', '')}",
+        f" Architecture: {data.get('Architecture', '')}",
+        f" CPUs: {data.get('NCPU', 0)}",
+        f" Total Memory: {_gib(data.get('MemTotal') or 0)}",
+        f" Name: {data.get('Name', '')}",
+        f" ID: {data.get('ID', '')}",
+        f" Docker Root Dir: {data.get('DockerRootDir', '')}",
+        f" Debug Mode: {str(bool(data.get('Debug'))).lower()}",
+        f" Experimental: {str(bool(data.get('ExperimentalBuild'))).lower()}",
+        " Insecure Registries:",
+        *[f"  {r}" for r in ((data.get("RegistryConfig") or {}).get("InsecureRegistryCIDRs")
+                             or [])],
+        f" Live Restore Enabled: {str(bool(data.get('LiveRestoreEnabled'))).lower()}",
+    ]
+    ctx.out("\n".join(lines) + "\n\n")
+    for warning in data.get("Warnings") or []:
+        ctx.err(f"{warning}\n")
+    return 0
+
+
+def _gib(n: float) -> str:
+    from dockyard.cli.format import human_binary_size
+    return human_binary_size(n)
+
+
+def events(ctx: Context, args: list[str], command: str = "events") -> int:
+    p = Parser(ctx, command, "[OPTIONS]", "Get real time events from the server")
+    p.add_argument("-f", "--filter", action="append", help="Filter output based on conditions")
+    p.add_argument("--format", help="Format output using a Go template")
+    p.add_argument("--since", help="Show all events created since timestamp")
+    p.add_argument("--until", help="Stream events until this timestamp")
+    ns = p.parse(args)
+    params = {"since": parse_time(ns.since) if ns.since else None,
+              "until": parse_time(ns.until) if ns.until else None,
+              "filters": parse_filters(ns.filter) or None}
+    template = None
+    if ns.format and ns.format != "json":
+        from dockyard.cli.template import Template, TemplateError
+        try:
+            template = Template(ns.format)
+        except TemplateError as exc:
+            raise UsageError(str(exc)) from None
+    import json
+    from datetime import datetime
+    for ev in ctx.client.stream("GET", "/events", params):
+        if ns.format == "json":
+            ctx.out(json.dumps(ev, separators=(",", ":")) + "\n")
+            continue
+        if template is not None:
+            ctx.out(template.execute(ev) + "\n")
+            continue
+        nano = ev.get("timeNano") or int(ev.get("time", 0)) * 10**9
+        stamp = datetime.fromtimestamp(nano // 10**9).astimezone().strftime("%Y-%m-%dT%H:%M:%S")
+        tz = datetime.fromtimestamp(nano // 10**9).astimezone().strftime("%z")
+        tz = tz[:3] + ":" + tz[3:]
+        actor = ev.get("Actor") or {}
+        attrs = ", ".join(f"{k}={v}" for k, v in sorted((actor.get("Attributes") or {}).items()))
+        ctx.out(f"{stamp}.{nano % 10**9:09d}{tz} {ev.get('Type', '')} {ev.get('Action', '')} "
+                f"{actor.get('ID', '')}" + (f" ({attrs})" if attrs else "") + "\n")
+    return 0
+
+
+def df(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx, "system df", "[OPTIONS]", "Show docker disk usage")
+    p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information")
+    p.add_argument("--format", help="Format output using a Go template")
+    ns = p.parse(args)
+    data = ctx.client.get("/system/df") or {}
+    imgs = data.get("Images") or []
+    conts = data.get("Containers") or []
+    vols = data.get("Volumes") or []
+    cache = data.get("BuildCache") or []
+    img_size = sum(i.get("Size") or 0 for i in imgs)
+    shared = sum(i.get("SharedSize") or 0 for i in imgs if (i.get("SharedSize") or 0) > 0)
+    img_total = (data.get("LayersSize") or img_size)
+    img_active = [i for i in imgs if (i.get("Containers") or 0) > 0]
+    img_reclaim = img_total - sum(i.get("Size", 0) for i in img_active)
+    cont_size = sum(c.get("SizeRw") or 0 for c in conts)
+    cont_active = [c for c in conts if c.get("State") == "running"]
+    cont_reclaim = sum(c.get("SizeRw") or 0 for c in conts if c.get("State") != "running")
+    vol_size = sum((v.get("UsageData") or {}).get("Size", 0) for v in vols
+                   if (v.get("UsageData") or {}).get("Size", 0) > 0)
+    vol_active = [v for v in vols if (v.get("UsageData") or {}).get("RefCount", 0) > 0]
+    vol_reclaim = sum((v.get("UsageData") or {}).get("Size", 0) for v in vols
+                      if (v.get("UsageData") or {}).get("RefCount", 0) == 0
+                      and (v.get("UsageData") or {}).get("Size", 0) > 0)
+
+    def pct(part: float, total: float) -> str:
+        return f" ({int(part * 100 / total)}%)" if total else ""
+
+    rows = [
+        {"Type": "Images", "TotalCount": str(len(imgs)), "Active": str(len(img_active)),
+         "Size": human_size(img_total), "Reclaimable": human_size(img_reclaim)
+         + pct(img_reclaim, img_total)},
+        {"Type": "Containers", "TotalCount": str(len(conts)), "Active": str(len(cont_active)),
+         "Size": human_size(cont_size), "Reclaimable": human_size(cont_reclaim)
+         + pct(cont_reclaim, cont_size)},
+        {"Type": "Local Volumes", "TotalCount": str(len(vols)), "Active": str(len(vol_active)),
+         "Size": human_size(vol_size), "Reclaimable": human_size(vol_reclaim)
+         + pct(vol_reclaim, vol_size)},
+        {"Type": "Build Cache", "TotalCount": str(len(cache)),
+         "Active": str(sum(1 for c in cache if c.get("InUse"))),
+         "Size": human_size(sum(c.get("Size") or 0 for c in cache)), "Reclaimable": "0B"},
+    ]
+    _ = shared
+    render_list(ctx, rows, ns.format,
+                "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+                {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+                 "Reclaimable": "RECLAIMABLE"})
+    if ns.verbose:
+        ctx.out("\nImages space usage:\n\n")
+        from dockyard.cli.images import image_rows
+        ctx.out(tabulate([["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"]] + [
+            [r["Repository"], r["Tag"], r["ID"], r["Size"], r["Containers"]]
+            for r in image_rows(imgs)]))
+    return 0
+
+
+def prune(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx, "system prune", "[OPTIONS]", "Remove unused data")
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
+    p.add_argument("--filter", action="append", help="Provide filter values")
+    ns = p.parse(args)
+    filters = parse_filters(ns.filter)
+    total = 0
+    reply = ctx.client.post("/containers/prune", filters=filters or None) or {}
+    if reply.get("ContainersDeleted"):
+        ctx.out("Deleted Containers:\n" + "".join(f"{c}\n" for c in reply["ContainersDeleted"])
+                + "\n")
+    total += reply.get("SpaceReclaimed") or 0
+    reply = ctx.client.post("/networks/prune", filters=filters or None) or {}
+    if reply.get("NetworksDeleted"):
+        ctx.out("Deleted Networks:\n" + "".join(f"{n}\n" for n in reply["NetworksDeleted"])
+                + "\n")
+    if ns.volumes:
+        reply = ctx.client.post("/volumes/prune", filters=filters or None) or {}
+        if reply.get("VolumesDeleted"):
+            ctx.out("Deleted Volumes:\n" + "".join(f"{v}\n" for v in reply["VolumesDeleted"])
+                    + "\n")
+        total += reply.get("SpaceReclaimed") or 0
+    img_filters = dict(filters)
+    img_filters["dangling"] = ["false" if ns.all else "true"]
+    reply = ctx.client.post("/images/prune", filters=img_filters) or {}
+    if reply.get("ImagesDeleted"):
+        ctx.out("Deleted Images:\n")
+        for item in reply["ImagesDeleted"]:
+            for key in ("Untagged", "Deleted"):
+                if key in item:
+                    ctx.out(f"{key.lower()}: {item[key]}\n")
+        ctx.out("\n")
+    total += reply.get("SpaceReclaimed") or 0
+    ctx.out(f"Total reclaimed space: {human_size(total)}\n")
+    return 0
+
+
+__all__ = ["df", "events", "info", "prune", "version"]
