@@ -1,0 +1,725 @@
+"""The image store: blobs, layers, image records, names, and containers' root filesystems.
+
+See the package docstring for the on-disk layout. Every method is synchronous and safe to
+call from several threads (record changes take one lock); the daemon runs them in a thread.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from dockyard.atomic import atomic_write_json
+from dockyard.errors import Conflict, ImageNotFound, InvalidArgument, NotFound
+from dockyard.images.blobs import BlobStore, BlobWriter
+from dockyard.images.layers import Layer, LayerStore, chain_id_of
+from dockyard.images.refs import RefIndex, familiar_match
+from dockyard.oci.digest import Digest
+from dockyard.oci.reference import Reference, parse_reference
+
+__all__ = ["ContainerUse", "Image", "ImageStore", "parse_time"]
+
+# Callers tell the store which containers use an image: image id -> [(container id, running)]
+ContainerUse = Callable[[str], Sequence[tuple[str, bool]]]
+
+
+def _no_users(image_id: str) -> Sequence[tuple[str, bool]]:
+    return ()
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image as the engine sees it (snake_case; the API layer renames)."""
+
+    id: str  # "sha256:<hex of the config>"
+    config: dict[str, Any]
+    repo_tags: tuple[str, ...]  # familiar: "busybox:latest"
+    repo_digests: tuple[str, ...]  # familiar: "busybox@sha256:..."
+    layers: tuple[str, ...]  # diff ids, bottom first
+    chain_ids: tuple[str, ...]
+    size: int
+    created: str  # the config's RFC 3339 "created" ("" when absent)
+    parent: str = ""
+    manifests: tuple[str, ...] = field(default=())
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[1][:12]
+
+    @property
+    def top_layer(self) -> str | None:
+        return self.chain_ids[-1] if self.chain_ids else None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict((self.config.get("config") or {}).get("Labels") or {})
+
+    @property
+    def created_unix(self) -> int:
+        return int(parse_time(self.created)) if self.created else 0
+
+
+def parse_time(text: str) -> float:
+    """RFC 3339 with up to nanoseconds (Go's format) -> Unix seconds."""
+    base, frac = text, ""
+    tz = "+00:00"
+    if text.endswith("Z"):
+        base = text[:-1]
+    elif len(text) > 6 and text[-6] in "+-" and text[-3] == ":":
+        base, tz = text[:-6], text[-6:]
+    if "." in base:
+        base, frac = base.split(".", 1)
+    try:
+        dt = datetime.fromisoformat(base + tz)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid time {text!r}") from exc
+    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+@dataclass
+class _Record:
+    config: dict[str, Any]
+    parent: str
+    manifests: list[str]
+    chain_ids: list[str]
+    size: int
+
+
+class ImageStore:
+    """``ImageStore(root)``; see the package docstring for the layout and the whole API."""
+
+    def __init__(self, root: str, *, driver: str | None = None) -> None:
+        self.root = os.path.abspath(root)
+        self.tmp_dir = os.path.join(self.root, "tmp")
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        self._clean_tmp()
+        self.blobs = BlobStore(os.path.join(self.root, "blobs"), self.tmp_dir)
+        self.layers = LayerStore(self.root, self.tmp_dir)
+        self.images_dir = os.path.join(self.root, "images", "sha256")
+        self.compressed_dir = os.path.join(self.root, "compressed", "sha256")
+        for d in (self.images_dir, self.compressed_dir):
+            os.makedirs(d, exist_ok=True)
+        self.refs = RefIndex(os.path.join(self.root, "repositories.json"))
+        self.lock = threading.RLock()
+        self._cache: dict[str, _Record] = {}
+        from dockyard.images.rootfs import RootfsManager
+
+        self.rootfs = RootfsManager(self, driver)
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _clean_tmp(self) -> None:
+        """Remove what dead writers left in tmp/ (names carry the writer's pid)."""
+        for name in os.listdir(self.tmp_dir):
+            parts = name.split("-")
+            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+            if pid and pid != os.getpid() and _alive(pid):
+                continue
+            p = os.path.join(self.tmp_dir, name)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(p)
+                except FileNotFoundError:
+                    pass
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blobs.has_blob(digest)
+
+    def blob_path(self, digest: str) -> str:
+        return self.blobs.blob_path(digest)
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        return self.blobs.open_blob(digest)
+
+    def write_blob(
+        self,
+        data: bytes | Iterable[bytes] | BinaryIO,
+        expected: str | None = None,
+        size: int | None = None,
+    ) -> str:
+        return self.blobs.write_blob(data, expected, size)
+
+    def blob_writer(self, expected: str | None = None, size: int | None = None) -> BlobWriter:
+        return self.blobs.blob_writer(expected, size)
+
+    # -- layers ----------------------------------------------------------------------------
+
+    def has_layer(self, chain_id: str) -> bool:
+        return self.layers.has(chain_id)
+
+    def chain_id(self, diff_ids: Iterable[str]) -> str:
+        return chain_id_of(diff_ids)
+
+    def layer(self, chain_id: str) -> Layer:
+        return self.layers.get(chain_id)
+
+    def apply_layer(
+        self,
+        parent_chain_id: str | None,
+        tar_stream: BinaryIO,
+        expected_diff_id: str | None = None,
+        *,
+        allow_devices: bool = False,
+    ) -> tuple[str, str]:
+        """Unpack an uncompressed layer tar on top of ``parent_chain_id``.
+
+        Returns ``(chain_id, diff_id)``. Hashes while unpacking; refuses hostile entries
+        (InvalidArgument); atomic: on any failure nothing of the layer remains. If the layer
+        named by ``expected_diff_id`` is already present the stream is left unread.
+        """
+        return self.layers.apply(
+            parent_chain_id, tar_stream, expected_diff_id, allow_devices=allow_devices
+        )
+
+    def remember_compressed(
+        self, diff_id: str, blob_digest: str, media_type: str, source: str | None = None
+    ) -> None:
+        """Record that ``blob_digest`` (``media_type``, seen in repository ``source``) is a
+        compressed form of the layer ``diff_id``, so a push can reuse it."""
+        path = os.path.join(self.compressed_dir, Digest.parse(diff_id).hex + ".json")
+        Digest.parse(blob_digest)
+        with self.lock:
+            known = self.compressed_for(diff_id)
+            entry = {"digest": blob_digest, "media_type": media_type, "source": source}
+            known = [k for k in known if not (k["digest"] == blob_digest and k["source"] == source)]
+            atomic_write_json(path, [entry, *known], durable=False)
+
+    def compressed_for(self, diff_id: str) -> list[dict[str, Any]]:
+        """Known compressed forms of a layer, most recent first:
+        ``[{"digest", "media_type", "source"}]``."""
+        path = os.path.join(self.compressed_dir, Digest.parse(diff_id).hex + ".json")
+        try:
+            with open(path, "rb") as f:
+                value: list[dict[str, Any]] = json.load(f)
+                return value
+        except FileNotFoundError:
+            return []
+
+    # -- images ----------------------------------------------------------------------------
+
+    def _record_path(self, image_id: str) -> str:
+        return os.path.join(self.images_dir, Digest.parse(image_id).hex + ".json")
+
+    def add_image(
+        self,
+        config: bytes,
+        *,
+        manifest: bytes | None = None,
+        repo_digest: str | Reference | None = None,
+        parent: str | None = None,
+        tags: Iterable[str | Reference] = (),
+    ) -> str:
+        """Record an image whose layers are all in the store; returns its id.
+
+        ``config`` is the exact config JSON (the id is its sha256). ``manifest`` (optional)
+        is stored as a blob and listed in the record; ``repo_digest`` (``name@sha256:...``)
+        is added to the name index, as are ``tags``.
+        """
+        try:
+            doc = json.loads(config)
+            diff_ids = list(doc["rootfs"]["diff_ids"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidArgument(f"invalid image config: {exc}") from exc
+        if not isinstance(doc, dict) or doc.get("rootfs", {}).get("type") != "layers":
+            raise InvalidArgument("invalid image config: rootfs.type must be \"layers\"")
+        chains = []
+        for i in range(len(diff_ids)):
+            chain = chain_id_of(diff_ids[: i + 1])
+            if not self.layers.has(chain):
+                raise NotFound(f"layer {diff_ids[i]} (chain {chain}) is not in the store")
+            chains.append(chain)
+        image_id = self.blobs.write_blob(config)
+        with self.lock:
+            manifests: list[str] = []
+            if os.path.exists(self._record_path(image_id)):
+                old = self._load(image_id)
+                manifests = list(old.manifests)
+                parent = parent if parent is not None else old.parent
+            if manifest is not None:
+                mdigest = self.blobs.write_blob(manifest)
+                if mdigest not in manifests:
+                    manifests.append(mdigest)
+            if parent:
+                self._load(parent)  # must exist
+            record = {"id": image_id, "parent": parent or "", "manifests": manifests}
+            atomic_write_json(self._record_path(image_id), record)
+            self._cache.pop(image_id, None)
+            if repo_digest is not None:
+                ref = repo_digest if isinstance(repo_digest, Reference) else parse_reference(repo_digest)
+                if ref.digest is None:
+                    raise InvalidArgument(f"repo digest {ref} has no digest")
+                self.refs.add(Reference(ref.domain, ref.path, None, ref.digest), image_id)
+            for tag in tags:
+                self.tag(image_id, tag)
+        return image_id
+
+    def _load(self, image_id: str) -> _Record:
+        rec = self._cache.get(image_id)
+        if rec is not None:
+            return rec
+        try:
+            with open(self._record_path(image_id), "rb") as f:
+                meta = json.load(f)
+            config = json.loads(self.blobs.read_blob(image_id))
+        except (FileNotFoundError, NotFound):
+            raise ImageNotFound(image_id) from None
+        diff_ids = list(config.get("rootfs", {}).get("diff_ids", []))
+        chains = [chain_id_of(diff_ids[: i + 1]) for i in range(len(diff_ids))]
+        size = 0
+        for chain in chains:
+            try:
+                size += self.layers.get(chain).size
+            except NotFound:
+                pass
+        rec = _Record(config, meta.get("parent", ""), list(meta.get("manifests", [])), chains, size)
+        self._cache[image_id] = rec
+        return rec
+
+    def _image(self, image_id: str, refs: Sequence[Reference] | None = None) -> Image:
+        rec = self._load(image_id)
+        if refs is None:
+            refs = self.refs.refs_of(image_id)
+        tags = tuple(r.familiar() for r in refs if r.digest is None)
+        digests = tuple(r.familiar() for r in refs if r.digest is not None)
+        diff_ids = tuple(rec.config.get("rootfs", {}).get("diff_ids", []))
+        return Image(
+            id=image_id,
+            config=rec.config,
+            repo_tags=tags,
+            repo_digests=digests,
+            layers=diff_ids,
+            chain_ids=tuple(rec.chain_ids),
+            size=rec.size,
+            created=str(rec.config.get("created") or ""),
+            parent=rec.parent,
+            manifests=tuple(rec.manifests),
+        )
+
+    def image_ids(self) -> list[str]:
+        return [
+            "sha256:" + name[:-5]
+            for name in sorted(os.listdir(self.images_dir))
+            if name.endswith(".json") and len(name) == 69
+        ]
+
+    def get(self, image_id: str) -> Image:
+        return self._image(image_id)
+
+    def resolve(self, name_or_id: str) -> Image:
+        """A reference (``busybox``, ``busybox:1``, ``x@sha256:...``), a full id
+        (``sha256:<hex>`` or ``<hex>``) or a unique id prefix -> the image.
+
+        Names are tried before id prefixes, as Docker's GetImage does.
+        """
+        text = name_or_id
+        if Digest.is_valid(text):
+            return self._image(text)
+        if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+            return self._image("sha256:" + text)
+        try:
+            ref = parse_reference(text).with_default_tag()
+        except InvalidArgument:
+            ref = None
+        if ref is not None:
+            found = self.refs.get(ref)
+            if found is not None:
+                return self._image(found)
+        prefix = text[7:] if text.startswith("sha256:") else text
+        if prefix and all(c in "0123456789abcdef" for c in prefix):
+            matches = [i for i in self.image_ids() if i[7:].startswith(prefix)]
+            if len(matches) == 1:
+                return self._image(matches[0])
+        raise ImageNotFound(name_or_id)
+
+    def tag(self, image_id: str, ref: str | Reference) -> None:
+        """Point ``ref`` (``latest`` when no tag) at the image, moving it if it pointed elsewhere."""
+        r = ref if isinstance(ref, Reference) else parse_reference(ref)
+        if r.digest is not None:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        self._load(image_id)
+        self.refs.add(r.with_default_tag(), image_id)
+
+    def untag(self, ref: str | Reference) -> str:
+        """Remove one tag or digest reference; returns the image id it pointed at."""
+        r = ref if isinstance(ref, Reference) else parse_reference(ref)
+        if r.digest is None:
+            r = r.with_default_tag()
+        image_id = self.refs.remove(r)
+        if image_id is None:
+            raise ImageNotFound(r.familiar())
+        return image_id
+
+    def children(self, image_id: str) -> list[str]:
+        return [i for i in self.image_ids() if self._load(i).parent == image_id]
+
+    def list(
+        self,
+        *,
+        all: bool = True,
+        dangling: bool | None = None,
+        reference: Sequence[str] = (),
+        label: Sequence[str] = (),
+        before: str | None = None,
+        since: str | None = None,
+    ) -> builtins.list[Image]:
+        """Images, newest first, filtered as ``GET /images/json`` filters them.
+
+        ``all=False`` hides untagged images that have children (intermediate images).
+        With ``reference`` patterns, images keep only the names that match.
+        """
+        index = self.refs.all()
+        ids = self.image_ids()
+        parents = {self._load(i).parent for i in ids}
+        before_t = self.resolve(before).created_unix if before else None
+        since_t = self.resolve(since).created_unix if since else None
+        out = []
+        for image_id in ids:
+            refs = index.get(image_id, [])
+            if reference:
+                refs = [r for r in refs if any(familiar_match(p, r) for p in reference)]
+                if not refs:
+                    continue
+            img = self._image(image_id, refs)
+            if not img.repo_tags and not img.repo_digests and not all and image_id in parents:
+                continue
+            if dangling is True and img.repo_tags:
+                continue
+            if dangling is False and not img.repo_tags:
+                continue
+            if label and not _labels_match(img.labels, label):
+                continue
+            if before_t is not None and img.created_unix >= before_t:
+                continue
+            if since_t is not None and img.created_unix <= since_t:
+                continue
+            out.append(img)
+        out.sort(key=lambda i: (i.created_unix, i.id), reverse=True)
+        return out
+
+    def history(self, name_or_id: str) -> builtins.list[dict[str, Any]]:
+        """``docker history`` rows, newest first: id ("<missing>" beyond the local parent
+        chain), created (Unix seconds), created_by, tags, size, comment."""
+        img = self.resolve(name_or_id)
+        rows: builtins.list[dict[str, Any]] = []
+        layer_index = 0
+        entries = img.config.get("history") or []
+        for h in entries:
+            size = 0
+            if not h.get("empty_layer"):
+                if layer_index < len(img.chain_ids):
+                    try:
+                        size = self.layers.get(img.chain_ids[layer_index]).size
+                    except NotFound:
+                        size = 0
+                layer_index += 1
+            rows.append(
+                {
+                    "id": "<missing>",
+                    "created": int(parse_time(h["created"])) if h.get("created") else 0,
+                    "created_by": h.get("created_by", ""),
+                    "tags": [],
+                    "size": size,
+                    "comment": h.get("comment", ""),
+                }
+            )
+        rows.reverse()
+        current: Image | None = img
+        for row in rows:
+            if current is None:
+                break
+            row["id"] = current.id
+            row["tags"] = list(current.repo_tags)
+            current = self.get(current.parent) if current.parent else None
+        return rows
+
+    # -- removal ---------------------------------------------------------------------------
+
+    def remove(
+        self,
+        name_or_id: str,
+        *,
+        force: bool = False,
+        noprune: bool = False,
+        users: ContainerUse = _no_users,
+    ) -> builtins.list[dict[str, str]]:
+        """``docker rmi``, with Docker's conflict rules (daemon/images/image_delete.go).
+
+        ``users(image_id)`` lists the containers using an image as (id, running) pairs.
+        Returns ``[{"Untagged": ref}, ..., {"Deleted": id}, ...]`` as the API answers.
+        Raises Conflict with Docker's wording.
+        """
+        with self.lock:
+            img = self.resolve(name_or_id)
+            image_id = img.id
+            records: builtins.list[dict[str, str]] = []
+            refs = self.refs.refs_of(image_id)
+            by_id = _is_id_prefix(image_id, name_or_id)
+            removed_ref = False
+            if not by_id:
+                ref = parse_reference(name_or_id)
+                if ref.digest is None:
+                    ref = ref.with_default_tag()
+                if not force and _single_reference(refs):
+                    using = list(users(image_id))
+                    if using:
+                        raise Conflict(
+                            f'conflict: unable to remove repository reference "{name_or_id}" '
+                            f"(must force) - container {using[0][0][:12]} is using its "
+                            f"referenced image {img.short_id}"
+                        )
+                self.untag(ref)
+                records.append({"Untagged": ref.familiar()})
+                refs = self.refs.refs_of(image_id)
+                if ref.digest is None and not any(
+                    r.digest is None and r.name == ref.name for r in refs
+                ):
+                    remaining = []
+                    for r in refs:
+                        if r.digest is not None and r.name == ref.name:
+                            self.refs.remove(r)
+                            records.append({"Untagged": r.familiar()})
+                        else:
+                            remaining.append(r)
+                    refs = remaining
+                if refs:
+                    return records
+                removed_ref = True
+            elif _single_reference(refs):
+                self._check_conflict(img, users, hard=True, soft=not force, references=False)
+                for r in refs:
+                    self.refs.remove(r)
+                    records.append({"Untagged": r.familiar()})
+            self._delete_helper(image_id, records, force, not noprune, removed_ref, users)
+            return records
+
+    def _check_conflict(
+        self, img: Image, users: ContainerUse, *, hard: bool, soft: bool, references: bool
+    ) -> tuple[str, bool] | None:
+        """Returns None or raises; (message, used) is only for the quiet prune path."""
+        using = list(users(img.id))
+        msg: str | None = None
+        is_hard = False
+        if hard and self.children(img.id):
+            msg, is_hard = "image has dependent child images", True
+        elif hard and any(running for _, running in using):
+            cid = next(c for c, running in using if running)
+            msg, is_hard = f"image is being used by running container {cid[:12]}", True
+        elif soft and references and self.refs.refs_of(img.id):
+            msg = "image is referenced in multiple repositories"
+        elif soft and using:
+            msg = f"image is being used by stopped container {using[0][0][:12]}"
+        if msg is None:
+            return None
+        how = "cannot be forced" if is_hard else "must be forced"
+        raise Conflict(f"conflict: unable to delete {img.short_id} ({how}) - {msg}")
+
+    def _delete_helper(
+        self,
+        image_id: str,
+        records: builtins.list[dict[str, str]],
+        force: bool,
+        prune: bool,
+        quiet: bool,
+        users: ContainerUse,
+    ) -> None:
+        img = self.get(image_id)
+        try:
+            self._check_conflict(img, users, hard=True, soft=not force, references=True)
+        except Conflict:
+            if quiet and (self.refs.refs_of(image_id) or self.children(image_id) or users(image_id)):
+                return
+            raise
+        for r in self.refs.refs_of(image_id):
+            self.refs.remove(r)
+            records.append({"Untagged": r.familiar()})
+        removed_layers = self._delete_image(img)
+        records.append({"Deleted": image_id})
+        records.extend({"Deleted": c} for c in removed_layers)
+        if prune and img.parent:
+            try:
+                self.get(img.parent)
+            except ImageNotFound:
+                return
+            self._delete_helper(img.parent, records, False, True, True, users)
+
+    def _delete_image(self, img: Image) -> builtins.list[str]:
+        """Drop the record, then every layer of it no other image or container uses."""
+        os.unlink(self._record_path(img.id))
+        self._cache.pop(img.id, None)
+        self.blobs.delete_blob(img.id)
+        still_used = self.layers_in_use()
+        removed = []
+        for chain in reversed(img.chain_ids):
+            if chain not in still_used and self.layers.has(chain):
+                self.layers.delete(chain)
+                removed.append(chain)
+        for m in img.manifests:
+            if not any(m in self._load(i).manifests for i in self.image_ids()):
+                self.blobs.delete_blob(m)
+        return removed
+
+    def layers_in_use(self) -> set[str]:
+        used: set[str] = set()
+        for image_id in self.image_ids():
+            used.update(self._load(image_id).chain_ids)
+        for top in self.rootfs.chains_in_use():
+            chain: str | None = top
+            while chain is not None and chain not in used:
+                used.add(chain)
+                chain = self.layers.get(chain).parent if self.layers.has(chain) else None
+        return used
+
+    def prune(
+        self,
+        *,
+        all: bool = False,
+        users: ContainerUse = _no_users,
+        label: Sequence[str] = (),
+        until: float | None = None,
+    ) -> tuple[builtins.list[dict[str, str]], int]:
+        """``docker image prune``: dangling images (every unused image with ``all``) that no
+        container uses. Returns (records, bytes reclaimed)."""
+        records: builtins.list[dict[str, str]] = []
+        reclaimed = 0
+        with self.lock:
+            before = {c: self.layers.get(c).size for c in self.layers.list() if self.layers.has(c)}
+            for img in self.list():
+                if self.children(img.id) or users(img.id):
+                    continue
+                if not all and (img.repo_tags or img.repo_digests):
+                    continue
+                if label and not _labels_match(img.labels, label):
+                    continue
+                if until is not None and img.created_unix >= until:
+                    continue
+                try:
+                    self.get(img.id)
+                except ImageNotFound:
+                    continue
+                try:
+                    records.extend(self.remove(img.id, force=True, users=users))
+                except Conflict:
+                    continue
+            after = set(self.layers.list())
+            reclaimed = sum(size for c, size in before.items() if c not in after)
+        return records, reclaimed
+
+    # -- containers' root filesystems (rootfs.py) -----------------------------------------
+
+    def prepare_rootfs(self, container_id: str, image_id: str | None) -> Any:
+        return self.rootfs.prepare(container_id, image_id)
+
+    def mount_rootfs(self, container_id: str) -> str:
+        return self.rootfs.mount(container_id)
+
+    def unmount_rootfs(self, container_id: str) -> None:
+        self.rootfs.unmount(container_id)
+
+    def remove_rootfs(self, container_id: str) -> None:
+        self.rootfs.remove(container_id)
+
+    def changes(self, container_id: str) -> builtins.list[tuple[str, str]]:
+        return self.rootfs.changes(container_id)
+
+    def commit(
+        self,
+        container_id: str,
+        config: dict[str, Any] | None = None,
+        *,
+        ref: str | None = None,
+        author: str = "",
+        comment: str = "",
+        created_by: str = "",
+    ) -> str:
+        return self.rootfs.commit(
+            container_id, config, ref=ref, author=author, comment=comment, created_by=created_by
+        )
+
+    def export_rootfs(self, container_id: str, out: BinaryIO) -> None:
+        self.rootfs.export(container_id, out)
+
+    # -- archives (archive.py) -------------------------------------------------------------
+
+    def layer_tar(self, chain_id: str) -> Iterator[bytes]:
+        """The exact tar of one layer (sha256 of the bytes = its diff id), for push/save."""
+        return self.layers.iter_tar(chain_id)
+
+    def save(self, names: Sequence[str], out: BinaryIO) -> None:
+        """``docker save``: docker-archive of ``names`` (references or ids)."""
+        from dockyard.images.archive import save
+
+        save(self, names, out)
+
+    def load(self, tar: BinaryIO) -> builtins.list[str]:
+        """``docker load`` (docker-archive or OCI layout): familiar tags, or ids if untagged."""
+        from dockyard.images.archive import load
+
+        return load(self, tar)
+
+    def import_tar(
+        self,
+        stream: BinaryIO,
+        *,
+        ref: str | None = None,
+        config: dict[str, Any] | None = None,
+        comment: str | None = None,
+        source: str = "-",
+    ) -> str:
+        """``docker import``: a rootfs tarball (plain, gzip, zstd, bzip2 or xz) -> a one-layer
+        image; ``config`` is the image config's "config" (Cmd, Env, ...) from ``--change``."""
+        from dockyard.images.archive import import_tar
+
+        return import_tar(self, stream, ref=ref, config=config, comment=comment, source=source)
+
+    def config_bytes(self, image_id: str) -> bytes:
+        return self.blobs.read_blob(image_id)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _labels_match(labels: dict[str, str], wanted: Sequence[str]) -> bool:
+    for item in wanted:
+        key, eq, value = item.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    return True
+
+
+def _is_id_prefix(image_id: str, text: str) -> bool:
+    """Docker's isImageIDPrefix."""
+    return bool(text) and (image_id.startswith(text) or image_id[7:].startswith(text))
+
+
+def _single_reference(refs: Sequence[Reference]) -> bool:
+    """Docker's isSingleReference: at most one tag, and digests only of that repository."""
+    if len(refs) <= 1:
+        return len(refs) == 1
+    single: Reference | None = None
+    canonical: set[str] = set()
+    for r in refs:
+        if r.digest is not None:
+            canonical.add(r.name)
+        elif single is None:
+            single = r
+        else:
+            return False
+    if single is None:
+        single = refs[0]
+    return len(canonical) == 1 and single.name in canonical
