@@ -28,6 +28,7 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,10 +37,11 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from dockyard.atomic import atomic_write_json
+from dockyard.atomic import atomic_write, atomic_write_json
 from dockyard.errors import Conflict, DockyardError, Forbidden, InvalidArgument, NotFound
-from dockyard.network import firewall, ipam, links
+from dockyard.network import etcfiles, firewall, ipam, links
 from dockyard.network.dns import QTYPE_A, QTYPE_AAAA
+from dockyard.network.modes import parse_network_mode
 from dockyard.network.ports import PortBinding, PortReservations, PortSpec
 
 __all__ = ["Endpoint", "Network", "NetworkConfig", "NetworkManager"]
@@ -63,6 +65,31 @@ class NetworkConfig:
     fw_table: str = "dockyard"
     mtu: int = 1500
     manage_firewall: bool = True                               # "iptables": false disables
+
+    @classmethod
+    def from_daemon_json(cls, raw: Mapping[str, Any]) -> NetworkConfig:
+        """The network keys of daemon.json: bip, default-address-pools, bridge, iptables,
+        ipv6, fixed-cidr-v6, mtu."""
+        changes: dict[str, Any] = {}
+        if raw.get("bip"):
+            try:
+                ipaddress.ip_interface(str(raw["bip"]))
+            except ValueError as exc:
+                raise InvalidArgument(f"invalid bip {raw['bip']!r}") from exc
+            changes["bip"] = str(raw["bip"])
+        if raw.get("default-address-pools"):
+            changes["default_address_pools"] = ipam.parse_pools(raw["default-address-pools"])
+        if raw.get("bridge"):
+            changes["bridge_name"] = str(raw["bridge"])
+        if "iptables" in raw:
+            changes["manage_firewall"] = bool(raw["iptables"])
+        if "ipv6" in raw:
+            changes["enable_ipv6"] = bool(raw["ipv6"])
+        if raw.get("fixed-cidr-v6"):
+            changes["fixed_cidr_v6"] = str(raw["fixed-cidr-v6"])
+        if raw.get("mtu"):
+            changes["mtu"] = int(raw["mtu"])
+        return replace(cls(), **changes)
 
 
 @dataclass(frozen=True)
@@ -548,6 +575,17 @@ class NetworkManager:
                                durable=False)
             self._apply_firewall()
 
+    def listeners(self, container_id: str
+                  ) -> builtins.list[tuple[PortBinding, socket.socket, tuple[str, int]]]:
+        """(binding, reserved host socket, container address) for the userland proxy."""
+        out = []
+        for _, ep in self.endpoints_of(container_id):
+            for binding in ep.ports:
+                sock = self._ports.socket_for(binding)
+                if sock is not None:
+                    out.append((binding, sock, (ep.ip, binding.container_port)))
+        return out
+
     def ports(self, container_id: str) -> builtins.list[PortBinding]:
         return [p for _, ep in self.endpoints_of(container_id) for p in ep.ports]
 
@@ -557,6 +595,62 @@ class NetworkManager:
                                          binding.host_ip, str(binding.host_port)))
         except DockyardError as exc:  # someone took it while we were down: NAT still wins
             log.warning("could not re-reserve %s:%s: %s", binding.host_ip, binding.host_port, exc)
+
+    # ---------------------------------------------------------------- /etc files
+    def etc_files(self, container_id: str, hostname: str, *, mode: str = "bridge",
+                  domainname: str = "", extra_hosts: Sequence[str] = (),
+                  dns: Sequence[str] = (), dns_search: Sequence[str] = (),
+                  dns_options: Sequence[str] = (),
+                  host_resolv: etcfiles.ResolvConf | None = None,
+                  host_hosts: str = "/etc/hosts") -> dict[str, str]:
+        """Contents of ``hosts``, ``hostname``, ``resolv.conf`` for the container.
+
+        Call after :meth:`attach` (the addresses go into /etc/hosts). ``mode`` is the
+        ``--network`` value; for ``container:<id>`` the daemon reuses the other container's
+        files instead, as Docker does.
+        """
+        host_conf = host_resolv or etcfiles.read_host_resolv_conf()
+        kind = parse_network_mode(mode).kind
+        if kind == "host":
+            try:
+                with open(host_hosts) as f:
+                    hosts = f.read()
+            except FileNotFoundError:
+                hosts = etcfiles.hosts_file(hostname, extra_hosts=extra_hosts)
+            else:
+                hosts += "".join(etcfiles.hosts_file("", extra_hosts=extra_hosts)
+                                 .splitlines(keepends=True)[6:])
+            resolv = etcfiles.resolv_conf_file(host_conf, dns=dns, dns_search=dns_search,
+                                               dns_options=dns_options)
+            if not (dns or dns_search or dns_options):
+                resolv = _read_or("/etc/resolv.conf", resolv)
+            return {"hosts": hosts, "hostname": etcfiles.hostname_file(hostname),
+                    "resolv.conf": resolv}
+        eps = self.endpoints_of(container_id)
+        addresses = [ep.ip for _, ep in eps[:1]] + [ep.ip6 for _, ep in eps[:1] if ep.ip6]
+        return {
+            "hosts": etcfiles.hosts_file(hostname, addresses, domainname=domainname,
+                                         extra_hosts=extra_hosts),
+            "hostname": etcfiles.hostname_file(hostname),
+            "resolv.conf": etcfiles.resolv_conf_file(
+                host_conf, dns=dns, dns_search=dns_search, dns_options=dns_options,
+                embedded=self.dns_enabled(container_id),
+                ipv6=any(ep.ip6 for _, ep in eps)),
+        }
+
+    def write_etc_files(self, directory: str, files: Mapping[str, str]) -> None:
+        """Write what :meth:`etc_files` returned into the container's directory, atomically."""
+        for name, text in files.items():
+            atomic_write(os.path.join(directory, name), text.encode(), durable=False)
+
+    def upstreams(self, container_id: str, dns: Sequence[str] = (),
+                  host_resolv: etcfiles.ResolvConf | None = None) -> builtins.list[tuple[str, int]]:
+        """Where the embedded DNS forwards for this container (none on --internal only)."""
+        if self.internal_only(container_id):
+            return []
+        servers = tuple(dns) or (host_resolv or etcfiles.read_host_resolv_conf(
+            resolved_path="/nonexistent")).nameservers
+        return [(s, 53) for s in servers]
 
     # ---------------------------------------------------------------- DNS
     def resolve(self, container_id: str, name: str, qtype: int) -> builtins.list[str] | None:
@@ -586,6 +680,14 @@ class NetworkManager:
     def internal_only(self, container_id: str) -> bool:
         eps = self.endpoints_of(container_id)
         return bool(eps) and all(n.internal for n, _ in eps)
+
+
+def _read_or(path: str, default: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
 
 
 def _new_id() -> str:

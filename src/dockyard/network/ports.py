@@ -261,6 +261,9 @@ class PortReservations:
             return PortBinding(spec.proto, ip, bound, spec.container_port)
         raise Conflict(last_error)
 
+    def socket_for(self, binding: PortBinding) -> socket.socket | None:
+        return self._held.get((binding.proto, binding.host_ip, binding.host_port))
+
     def release(self, binding: PortBinding) -> None:
         sock = self._held.pop((binding.proto, binding.host_ip, binding.host_port), None)
         if sock is not None:

@@ -175,3 +175,22 @@ def test_default_pool_subnets_do_not_overlap(netenv: NetEnv) -> None:
     sa, sb = ipaddress.ip_network(a.subnet), ipaddress.ip_network(b.subnet)
     assert not sa.overlaps(sb)
     assert not sa.overlaps(ipaddress.ip_network(netenv.nm.get("bridge").subnet))
+
+
+def test_etc_files_follow_the_network(netenv: NetEnv) -> None:
+    from dockyard.network.etcfiles import ResolvConf
+
+    host = ResolvConf(("127.0.0.53", "192.0.2.53"), ("lan",), ())
+    netenv.nm.create_network("named", subnet=random_subnet())
+    on_bridge = netenv.nm.attach(CID1, netenv.netns(), "bridge")
+    netenv.nm.attach(CID2, netenv.netns(), "named")
+    files = netenv.nm.etc_files(CID1, "box1", extra_hosts=["db:10.9.9.9"], host_resolv=host)
+    assert files["hosts"].endswith(f"10.9.9.9\tdb\n{on_bridge.ip}\tbox1\n")
+    assert files["resolv.conf"] == "nameserver 192.0.2.53\nsearch lan\n"
+    assert files["hostname"] == "box1\n"
+    named = netenv.nm.etc_files(CID2, "box2", mode="named", host_resolv=host)
+    assert named["resolv.conf"] == "nameserver 127.0.0.11\nsearch lan\noptions ndots:0\n"
+    assert netenv.nm.upstreams(CID2, host_resolv=host) == [("127.0.0.53", 53), ("192.0.2.53", 53)]
+    netenv.nm.write_etc_files(netenv.state_dir, named)
+    with open(f"{netenv.state_dir}/hostname") as f:
+        assert f.read() == "box2\n"

@@ -141,3 +141,34 @@ def test_ports_are_reserved_again_after_restart(netenv: NetEnv) -> None:
             s.bind(("127.0.0.1", port))
     finally:
         restarted.shutdown()
+
+
+def test_userland_proxy_serves_when_the_firewall_is_off(netenv: NetEnv, httpd: tuple[str, str]) -> None:
+    import asyncio
+    import dataclasses
+
+    from dockyard.network import NetworkManager
+    from dockyard.network.proxy import PortProxy
+
+    ns, marker = httpd
+    cfg = dataclasses.replace(netenv.config, manage_firewall=False)
+    nm = NetworkManager(netenv.state_dir, cfg)    # "iptables": false: no NAT rules at all
+    nm.attach(CID1, ns, "bridge")
+    port = free_port()
+    nm.publish(CID1, "bridge", parse_port_spec(f"127.0.0.1:{port}:80"))
+    assert f"dport {port}" not in nft_rules(netenv)
+
+    async def scenario() -> tuple[str | None, str | None]:
+        proxy = PortProxy()
+        for binding, sock, target in nm.listeners(CID1):
+            await proxy.add(binding.proto, sock, target)
+        served = await asyncio.to_thread(fetch, port)
+        await proxy.remove("tcp", "127.0.0.1", port)
+        await proxy.close()
+        nm.unpublish(CID1)
+        after = await asyncio.to_thread(fetch, port, 1)
+        return served, after
+
+    served, after = asyncio.run(scenario())
+    assert served is not None and marker in served
+    assert after is None
