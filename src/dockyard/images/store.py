@@ -7,6 +7,7 @@ call from several threads (record changes take one lock); the daemon runs them i
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from dockyard.atomic import atomic_write_json
-from dockyard.errors import Conflict, ImageNotFound, InvalidArgument, NotFound
+from dockyard.errors import Conflict, ImageNotFound, Internal, InvalidArgument, NotFound
 from dockyard.images.blobs import BlobStore, BlobWriter
 from dockyard.images.layers import Layer, LayerStore, chain_id_of
 from dockyard.images.refs import RefIndex, familiar_match
@@ -654,6 +655,19 @@ class ImageStore:
     def layer_tar(self, chain_id: str) -> Iterator[bytes]:
         """The exact tar of one layer (sha256 of the bytes = its diff id), for push/save."""
         return self.layers.iter_tar(chain_id)
+
+    def write_layer_tar(self, chain_id: str, out: BinaryIO) -> int:
+        """Write the exact tar of one layer to ``out``; returns its size. Raises Internal if
+        the bytes no longer hash to the layer's diff id (store corruption)."""
+        h = hashlib.sha256()
+        size = 0
+        for chunk in self.layers.iter_tar(chain_id):
+            h.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+        if "sha256:" + h.hexdigest() != self.layers.get(chain_id).diff_id:
+            raise Internal(f"layer {chain_id} is corrupt in the store")
+        return size
 
     def save(self, names: Sequence[str], out: BinaryIO) -> None:
         """``docker save``: docker-archive of ``names`` (references or ids)."""
