@@ -12,8 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from dockyard.linux import libc
+from dockyard.linux import capabilities, libc  # noqa: F401  (imported before the fork: see _init)
+from dockyard.linux.syscalls import RealSyscalls
+from dockyard.runtime import rootfs as rfs
 from dockyard.runtime.namespaces import NAMESPACES, join_order, new_flags
+from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
 from dockyard.runtime.sync import Channel
 
 __all__ = ["ExecPlan", "InitPlan", "run_child", "stage1_create", "stage1_exec"]
@@ -24,7 +27,7 @@ class InitPlan:
     spec: dict[str, Any]
     bundle: str
     rootfs: str
-    fifo: str
+    fifo_fd: int   # O_PATH fd of exec.fifo opened by the parent: the state dir is 0700
     stdio: tuple[int, int, int] | None
     seccomp: bytes | None
     seccomp_flags: int
@@ -53,21 +56,23 @@ def run_child(ch: Channel, body: Callable[[], None]) -> NoReturn:
             msg = str(exc) if isinstance(exc, DockyardError) else f"{type(exc).__name__}: {exc}"
             ch.send("error", kind=kind, msg=msg)
         except BaseException:
-            import traceback
-
-            traceback.print_exc()
+            os.write(2, f"dockyard-runtime: {type(exc).__name__}: {exc}\n".encode())
     os._exit(code)
 
 
-def _preload(seccomp: bytes | None, hooks: dict[str, Any] | None) -> None:
-    """Import now what later steps need: after pivot_root the host's Python is out of reach."""
+def preload(seccomp: bytes | None, hooks: dict[str, Any] | None, terminal: bool) -> None:
+    """Import, before forking, what the children need only sometimes (the rest is imported at
+    the top of this module): after the uid switch into a user namespace or pivot_root, the
+    host's Python library may be out of reach."""
+    if terminal:
+        from dockyard.linux import pty  # noqa: F401
     if seccomp:
         from dockyard.linux import seccomp as _seccomp  # noqa: F401
     if hooks:
         import subprocess  # noqa: F401
 
         from dockyard.runtime import hooks as _hooks  # noqa: F401
-    import traceback  # noqa: F401  (for errors after the pivot)
+    import signal  # noqa: F401
 
 
 def _dup_stdio(stdio: tuple[int, int, int] | None) -> None:
@@ -136,19 +141,14 @@ def stage1_create(ch: Channel, plan: InitPlan) -> None:
 
 
 def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[str, str]]) -> None:
-    # import all we need now: after pivot_root the host's Python library is out of reach
-    from dockyard.linux import capabilities  # noqa: F401
-    from dockyard.linux.syscalls import RealSyscalls
-    from dockyard.runtime import rootfs as rfs
-    from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
-
-    _preload(plan.seccomp, plan.spec.get("hooks"))
+    # every module this needs was imported by the parent before the fork (preload): after
+    # the uid switch or pivot_root, the host's Python library may be out of reach
     reset_signals()
 
     spec, proc = plan.spec, plan.spec["process"]
     os.setsid()
     _dup_stdio(plan.stdio)
-    fifo_fd = os.open(plan.fifo, os.O_PATH | os.O_CLOEXEC)
+    fifo_fd = plan.fifo_fd
     sys = RealSyscalls()
     rplan = rfs.RootfsPlan.from_spec(spec, plan.rootfs, plan.bundle, in_userns=in_userns,
                                      cgroup_dirs=cgroup_dirs)
@@ -220,10 +220,6 @@ def stage1_exec(ch: Channel, plan: ExecPlan) -> None:
 
 
 def _exec(ch: Channel, plan: ExecPlan) -> None:
-    from dockyard.linux import capabilities  # noqa: F401
-    from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
-
-    _preload(plan.seccomp, None)
     reset_signals()
     proc = plan.process
     os.setsid()

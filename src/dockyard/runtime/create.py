@@ -19,7 +19,7 @@ from dockyard.linux import proc
 from dockyard.runtime import state as st
 from dockyard.runtime.bundle import load_bundle
 from dockyard.runtime.cgroup import cgroup_path, open_cg
-from dockyard.runtime.child import InitPlan, stage1_create
+from dockyard.runtime.child import InitPlan, preload, stage1_create
 from dockyard.runtime.spawn import Spawn
 
 if TYPE_CHECKING:
@@ -77,9 +77,12 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         else:
             cg.create()
             cg.set((spec.get("linux") or {}).get("resources") or {})
-        plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo, stdio, seccomp_program,
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo_fd, stdio, seccomp_program,
                         seccomp_flags)
+        preload(seccomp_program, spec.get("hooks"), bool(spec["process"].get("terminal")))
         spawn = Spawn(lambda ch: stage1_create(ch, plan))
+        os.close(fifo_fd)
         if cg is not None:
             cg.apply(spawn.s1)
         linux = spec.get("linux") or {}

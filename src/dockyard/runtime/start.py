@@ -41,5 +41,6 @@ def start(rt: Runtime, container_id: str) -> None:
     if (record.config.get("hooks") or {}).get("poststart"):
         from dockyard.runtime.hooks import run_hooks
 
-        oci = rt.state(container_id).to_oci()
+        oci = st.ContainerState(record.id, record.pid, "running", record.bundle, record.rootfs,
+                                record.created, record.annotations, record.owner).to_oci()
         run_hooks(record.config, "poststart", oci, rt.warn)

@@ -1,0 +1,191 @@
+"""Real busybox containers, checked from the inside (root)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from dockyard.linux import capabilities, seccomp
+from tests.integration.runtime.conftest import CLI, Bundle
+
+pytestmark = pytest.mark.root
+
+
+def test_pid_1_is_the_command(bundle: Bundle) -> None:
+    res = bundle.run(["sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '"])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["1", "sh -c echo $$; cat /proc/1/cmdline | tr '\\0' ' ' "]
+
+
+def test_hostname_is_set(bundle: Bundle) -> None:
+    bundle.spec["hostname"] = "box-under-test"
+    res = bundle.run(["hostname"])
+    assert res.stdout.strip() == "box-under-test", res.stderr
+
+
+def test_docker_default_capabilities(bundle: Bundle) -> None:
+    res = bundle.run(["grep", "-E", "^Cap(Eff|Prm|Bnd)", "/proc/self/status"])
+    lines = res.stdout.split()
+    assert lines == ["CapPrm:", "00000000a80425fb", "CapEff:", "00000000a80425fb",
+                     "CapBnd:", "00000000a80425fb"], res.stderr
+
+
+def test_capabilities_missing_on_host_are_dropped_with_a_warning(bundle: Bundle) -> None:
+    every = list(capabilities.CAPABILITIES)
+    bundle.spec["process"]["capabilities"] = {s: every for s in ("bounding", "effective",
+                                                                  "permitted")}
+    res = bundle.run(["grep", "^CapEff", "/proc/self/status"])
+    assert res.returncode == 0, res.stderr
+    host = capabilities.to_mask(capabilities.host_bounding_set())
+    assert int(res.stdout.split()[1], 16) == host
+    if "CAP_SYS_RESOURCE" not in capabilities.host_bounding_set():
+        assert "CAP_SYS_RESOURCE" in res.stderr
+
+
+def test_seccomp_blocks_unshare_and_mount_even_with_cap_sys_admin(bundle: Bundle) -> None:
+    caps = sorted({*capabilities.DEFAULT_CAPS, "CAP_SYS_ADMIN"})
+    bundle.spec["process"]["capabilities"] = {s: caps for s in ("bounding", "effective",
+                                                                 "permitted")}
+    script = ("mkdir -p /mnt/t; mount -t tmpfs t /mnt/t && echo mount-ok; "
+              "unshare -n true && echo unshare-ok; echo end")
+    # control: without the filter, CAP_SYS_ADMIN allows both
+    control = bundle.run(["sh", "-c", script])
+    assert "mount-ok" in control.stdout and "unshare-ok" in control.stdout, control.stderr
+    bundle.spec["linux"]["seccomp"] = seccomp.default_profile(capabilities.DEFAULT_CAPS)
+    res = bundle.run(["sh", "-c", script])
+    assert res.stdout.strip() == "end", res.stdout + res.stderr
+    assert "Operation not permitted" in res.stderr
+
+
+def test_masked_paths_read_empty(bundle: Bundle) -> None:
+    res = bundle.run(["sh", "-c", "cat /proc/kcore | wc -c; cat /proc/keys | wc -c; "
+                                  "ls /proc/acpi | wc -l; ls /sys/firmware | wc -l"])
+    assert res.stdout.split() == ["0", "0", "0", "0"], res.stderr
+
+
+def test_proc_sys_and_sys_are_read_only(bundle: Bundle) -> None:
+    res = bundle.run(["sh", "-c", "echo 1 > /proc/sys/vm/overcommit_memory; "
+                                  "touch /sys/kernel/x; mkdir /sys/fs/cgroup/x; echo end"])
+    assert res.stdout.strip() == "end"
+    assert res.stderr.count("Read-only file system") == 3, res.stderr
+
+
+def test_read_only_rootfs(bundle: Bundle) -> None:
+    bundle.spec["root"]["readonly"] = True
+    res = bundle.run(["sh", "-c", "touch /x || echo refused; touch /dev/shm/ok && echo shm-ok"])
+    assert res.stdout.split() == ["refused", "shm-ok"], res.stderr
+    assert "Read-only file system" in res.stderr
+
+
+def test_exit_code_passes_through(bundle: Bundle) -> None:
+    assert bundle.run(["sh", "-c", "exit 7"]).returncode == 7
+
+
+def test_missing_command_fails_at_create_and_leaves_nothing(bundle: Bundle) -> None:
+    res = bundle.run(["no-such-command"])
+    assert res.returncode == 1
+    assert 'exec: "no-such-command": executable file not found in $PATH' in res.stderr
+    assert not os.path.exists(os.path.join(bundle.root, bundle.id))
+    assert not [d for d in bundle.cgroup_dirs() if os.path.exists(d)]
+
+
+def test_signals_reach_the_init(bundle: Bundle) -> None:
+    bundle.spec["process"]["args"] = ["sh", "-c", "trap 'exit 42' TERM; echo ready; "
+                                      "while true; do sleep 0.1; done"]
+    bundle.write()
+    proc = subprocess.Popen([*CLI, "--root", bundle.root, "run", "--bundle", bundle.path,
+                             bundle.id], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    subprocess.run([*CLI, "--root", bundle.root, "kill", bundle.id, "TERM"], check=True)
+    assert proc.wait(timeout=30) == 42
+
+
+def test_sigkill_gives_137(bundle: Bundle) -> None:
+    bundle.spec["process"]["args"] = ["sh", "-c", "echo ready; sleep 60"]
+    bundle.write()
+    proc = subprocess.Popen([*CLI, "--root", bundle.root, "run", "--bundle", bundle.path,
+                             bundle.id], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    subprocess.run([*CLI, "--root", bundle.root, "kill", bundle.id, "9"], check=True)
+    assert proc.wait(timeout=30) == 128 + signal.SIGKILL
+
+
+def test_user_namespace_maps_ids(bundle: Bundle) -> None:
+    # the mapped root is host uid 200000: it must be able to reach the rootfs
+    bundle.make_world_reachable()
+    bundle.spec["linux"]["namespaces"].append({"type": "user"})
+    bundle.spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    bundle.spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    res = bundle.run(["sh", "-c", "id -u; id -g; cat /proc/self/uid_map; ls /dev/null"])
+    assert res.returncode == 0, res.stderr
+    lines = [line.split() for line in res.stdout.splitlines()]
+    assert lines == [["0"], ["0"], ["0", "200000", "65536"], ["/dev/null"]]
+
+
+def test_rlimits_and_umask_and_cwd_and_user(bundle: Bundle) -> None:
+    proc: dict[str, Any] = bundle.spec["process"]
+    proc["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]
+    proc["user"] = {"uid": 1, "gid": 1, "additionalGids": [65534], "umask": 0o077}
+    proc["cwd"] = "/tmp"
+    proc["env"] = ["PATH=/bin", "GREETING=hi"]
+    res = bundle.run(["sh", "-c", "ulimit -n; ulimit -Hn; umask; pwd; id -u; id -G; "
+                                  "echo $GREETING"])
+    assert res.stdout.split() == ["123", "456", "0077", "/tmp", "1", "1", "65534", "hi"], \
+        res.stderr
+
+
+def test_rlimit_above_inherited_hard_limit_is_capped(bundle: Bundle) -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    bundle.spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": hard * 4,
+                                          "hard": hard * 4}]
+    res = bundle.run(["sh", "-c", "ulimit -Hn"])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(hard)
+
+
+def test_bind_mounts_and_joining_a_network_namespace(bundle: Bundle, tmp_path: Any) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "hello").write_text("from host\n")
+    netns = f"dy-{bundle.id}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        bundle.spec["mounts"].append({"destination": "/data", "type": "bind",
+                                      "source": str(shared), "options": ["rbind", "ro"]})
+        ns = bundle.spec["linux"]["namespaces"]
+        ns[:] = [n for n in ns if n["type"] != "network"]
+        ns.append({"type": "network", "path": f"/run/netns/{netns}"})
+        res = bundle.run(["sh", "-c", "cat /data/hello; touch /data/x || echo ro; "
+                                      "readlink /proc/self/ns/net"])
+        inode = os.stat(f"/run/netns/{netns}").st_ino
+        assert res.stdout.splitlines() == ["from host", "ro", f"net:[{inode}]"], res.stderr
+    finally:
+        subprocess.run(["ip", "netns", "delete", netns], check=False)
+
+
+def test_hooks_run_with_the_container_state(bundle: Bundle, tmp_path: Any) -> None:
+    out = tmp_path / "hooks.log"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"cat >> {out}; echo >> {out}"]}
+    bundle.spec["hooks"] = {"prestart": [hook], "poststart": [hook], "poststop": [hook]}
+    res = bundle.run(["true"])
+    assert res.returncode == 0, res.stderr
+    import json
+
+    states = [json.loads(line) for line in out.read_text().splitlines() if line]
+    assert [s["status"] for s in states] == ["creating", "running", "stopped"]
+    assert all(s["id"] == bundle.id for s in states) and states[0]["pid"] > 0
+
+
+def test_failing_prestart_hook_leaves_nothing_behind(bundle: Bundle) -> None:
+    bundle.spec["hooks"] = {"prestart": [{"path": "/bin/false"}]}
+    res = bundle.run(["true"])
+    assert res.returncode == 1 and "prestart hook /bin/false failed" in res.stderr
+    assert not os.path.exists(os.path.join(bundle.root, bundle.id))
+    time.sleep(0)  # the fixture checks the cgroups
