@@ -123,6 +123,7 @@ async def pull(
         image_id = await asyncio.to_thread(
             store.add_image, config_raw, manifest=manifest.raw, repo_digest=repo_digest, tags=tags
         )
+        await asyncio.to_thread(_remember, store, manifest, diff_ids, reference)
     events.status(f"Digest: {top_digest}")
     up_to_date = before == image_id
     word = "Image is up to date for" if up_to_date else "Downloaded newer image for"
@@ -420,8 +421,10 @@ async def _stream_blob(
                 events.transfer(desc.short_id, "Downloading", offset, desc.size)
             if offset == desc.size:
                 return
-            truncated: BaseException = Unavailable(
-                f"unexpected EOF pulling {desc.digest} ({offset} of {desc.size} bytes)"
+            # the body ended cleanly (a broken connection raises instead): wrong content
+            raise InvalidArgument(
+                f"filesystem layer verification failed for digest {desc.digest}: "
+                f"{offset} of {desc.size} bytes"
             )
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
             truncated = exc
@@ -464,9 +467,6 @@ async def _apply_all(
         parent = await asyncio.to_thread(
             _apply_one, store, parent, job.spool, job.desc.media_type, job.diff_id, on_read, created
         )
-        await asyncio.to_thread(
-            store.remember_compressed, job.diff_id, job.desc.digest, job.desc.media_type, ref.name
-        )
         events.layer(ident, "Pull complete")
 
 
@@ -492,6 +492,12 @@ def _apply_one(
     while raw.read(1 << 20):
         pass
     return chain
+
+
+def _remember(store: ImageStore, manifest: Manifest, diff_ids: list[str], ref: Reference) -> None:
+    """Note where each layer's compressed form lives, for pushes (mounts, existence checks)."""
+    for desc, diff_id in zip(manifest.layers, diff_ids, strict=True):
+        store.remember_compressed(diff_id, desc.digest, desc.media_type, ref.name)
 
 
 def _discard_layers(store: ImageStore, chains: list[str]) -> None:
