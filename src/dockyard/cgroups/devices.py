@@ -6,9 +6,7 @@ after the config's own rules (:data:`DEFAULT_RULES`), so a config that starts wi
 a working /dev/null (runc 1.2's list: /dev/net/tun is not in it). A rule of type ``a`` with wildcards is written as plain ``a`` (the kernel
 resets the whole list: deny-all to ``devices.deny``, allow-all to ``devices.allow``).
 
-cgroup v2 has no devices files: the kernel wants an eBPF program of type
-BPF_PROG_TYPE_CGROUP_DEVICE attached to the cgroup (runc builds one). Dockyard does not do
-this yet; on v2 restrictive rules are skipped with a warning (see docs/security.md).
+cgroup v2 has no devices files: the same rules become an eBPF program (:mod:`.ebpf`).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from typing import Any
 
 from dockyard.errors import InvalidArgument
 
-__all__ = ["DEFAULT_RULES", "is_restrictive", "v1_lines"]
+__all__ = ["DEFAULT_RULES", "is_restrictive", "parse_rule", "v1_lines", "with_defaults"]
 
 
 def _rule(kind: str, major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
@@ -41,31 +39,40 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
 )
 
 
-def _num(value: Any, where: str) -> str:
+def _num(value: Any, where: str) -> int | None:
     if value is None or value == -1:
-        return "*"
+        return None
     if not isinstance(value, int) or value < 0:
         raise InvalidArgument(f"{where}: device number must be a non-negative integer, got {value!r}")
-    return str(value)
+    return value
 
 
-def v1_lines(rules: Sequence[Mapping[str, Any]], *, defaults: bool = True) -> Iterator[tuple[str, bool]]:
+def parse_rule(rule: Mapping[str, Any], where: str) -> tuple[str, int | None, int | None, str, bool]:
+    """-> (type a/b/c, major or None for any, minor or None, access letters, allow)."""
+    kind = rule.get("type") or "a"
+    if kind not in ("a", "b", "c"):
+        raise InvalidArgument(f"{where}: type must be a, b or c, got {kind!r}")
+    access = rule.get("access") or "rwm"
+    if set(access) - set("rwm"):
+        raise InvalidArgument(f"{where}: access must be letters of rwm, got {access!r}")
+    major, minor = _num(rule.get("major"), where), _num(rule.get("minor"), where)
+    return kind, major, minor, access, bool(rule.get("allow", False))
+
+
+def with_defaults(rules: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The config's rules followed by the standard nodes, as runc's spec conversion does."""
+    return [*rules, *DEFAULT_RULES]
+
+
+def v1_lines(rules: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, bool]]:
     """Yield ``(line, allow)`` pairs in order; ``allow`` picks devices.allow or devices.deny."""
-    all_rules = list(rules) + (list(DEFAULT_RULES) if defaults else [])
-    for i, rule in enumerate(all_rules):
-        where = f"linux.resources.devices[{i}]"
-        kind = rule.get("type") or "a"
-        if kind not in ("a", "b", "c"):
-            raise InvalidArgument(f"{where}: type must be a, b or c, got {kind!r}")
-        access = rule.get("access") or "rwm"
-        if not access or set(access) - set("rwm"):
-            raise InvalidArgument(f"{where}: access must be letters of rwm, got {access!r}")
-        major, minor = _num(rule.get("major"), where), _num(rule.get("minor"), where)
-        allow = bool(rule.get("allow", False))
-        if kind == "a" and major == minor == "*" and set(access) == set("rwm"):
+    for i, rule in enumerate(rules):
+        kind, major, minor, access, allow = parse_rule(rule, f"linux.resources.devices[{i}]")
+        if kind == "a" and major is None and minor is None and set(access) == set("rwm"):
             yield "a", allow
         else:
-            yield f"{kind} {major}:{minor} {access}", allow
+            star = ("*" if major is None else str(major), "*" if minor is None else str(minor))
+            yield f"{kind} {star[0]}:{star[1]} {access}", allow
 
 
 def is_restrictive(rules: Sequence[Mapping[str, Any]]) -> bool:

@@ -17,18 +17,18 @@ Conversions from the OCI (v1-shaped) fields, as runc does (libcontainer/cgroups/
 - ``memory.reservation`` -> ``memory.low``; -1 -> ``max`` everywhere;
 - ``blockIO.weight`` (10..1000) -> ``io.bfq.weight`` as is, or ``io.weight = 1 + (w - 10) * 9999 / 990``.
 
-Devices: v2 needs an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE); not done yet, restrictive
-device rules are skipped with a warning (docs/security.md).
+Devices: an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) built from the rules, see ebpf.py.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dockyard.cgroups import devices as devrules
+from dockyard.cgroups import ebpf
 from dockyard.cgroups.base import (
     BlkioEntry,
     Cgroup,
@@ -87,11 +87,13 @@ def _num(value: int) -> str:
 
 
 class CgroupV2(Cgroup):
-    def __init__(self, path: str, root: str = "/sys/fs/cgroup") -> None:
+    def __init__(self, path: str, root: str = "/sys/fs/cgroup", *,
+                 attach_devices: Callable[[str, bytes], None] = ebpf.attach_device_program) -> None:
         self.mode = "v2"
         self.path = path
         self.root = root
         self.dir = os.path.join(root, path)
+        self._attach_devices = attach_devices  # the seam unit tests replace (no bpf() there)
 
     def _f(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -153,9 +155,9 @@ class CgroupV2(Cgroup):
             log.warning("linux.resources.network: ignored, net_cls/net_prio do not exist on cgroup v2")
         if resources.get("rdma"):
             log.warning("linux.resources.rdma: ignored, not supported")
-        if devrules.is_restrictive(resources.get("devices") or []):
-            log.warning("linux.resources.devices: not enforced on cgroup v2 (needs an eBPF device "
-                        "program, not implemented); /dev holds only the standard nodes")
+        if "devices" in resources:
+            rules = devrules.with_defaults(resources.get("devices") or [])
+            self._attach_devices(self.dir, ebpf.device_program(rules))
         for key, value in (resources.get("unified") or {}).items():
             if "/" in key or key.startswith(".") or "." not in key:
                 raise InvalidArgument(f"linux.resources.unified: invalid key {key!r}")

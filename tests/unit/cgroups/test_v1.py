@@ -8,7 +8,7 @@ import os
 import pytest
 
 from dockyard.cgroups import CgroupV1, detect_mode, open_cgroup
-from dockyard.cgroups.devices import DEFAULT_RULES, v1_lines
+from dockyard.cgroups.devices import DEFAULT_RULES, v1_lines, with_defaults
 from dockyard.errors import InvalidArgument, Unsupported
 from tests.unit.cgroups.fake import make_v1, read, write
 
@@ -133,7 +133,7 @@ def test_devices_start_with_the_config_rules_then_the_standard_nodes(root: str) 
     cg = open_cgroup(PATH, root=root)
     cg.set({"devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 10,
                                                            "minor": 229, "access": "rw"}]})
-    lines = list(v1_lines([{"allow": False, "access": "rwm"}]))
+    lines = list(v1_lines(with_defaults([{"allow": False, "access": "rwm"}])))
     assert lines[0] == ("a", False)
     assert ("c 1:3 rwm", True) in lines and ("c 136:* rwm", True) in lines
     assert len(lines) == 1 + len(DEFAULT_RULES)

@@ -110,8 +110,19 @@ def test_realtime_unknown_unified_key_and_v1_only_settings(cg: CgroupV2, caplog:
     with pytest.raises(Unsupported, match=r"unified\[memory.nope\]"):
         cg.set({"unified": {"memory.nope": "1"}})
     with caplog.at_level(logging.WARNING, "dockyard.cgroups"):
-        cg.set({"memory": {"swappiness": 10}, "devices": [{"allow": False, "access": "rwm"}]})
-    assert "swappiness: ignored" in caplog.text and "devices: not enforced" in caplog.text
+        cg.set({"memory": {"swappiness": 10}})
+    assert "swappiness: ignored" in caplog.text
+
+
+def test_devices_become_an_ebpf_program_attached_to_the_leaf(leaf: str) -> None:
+    attached: list[tuple[str, bytes]] = []
+    cg = CgroupV2(PATH, os.path.dirname(os.path.dirname(leaf)),
+                  attach_devices=lambda d, prog: attached.append((d, prog)))
+    cg.set({"memory": {"limit": 1 << 20}})
+    assert attached == []
+    cg.set({"devices": [{"allow": False, "access": "rwm"}]})
+    assert [d for d, _ in attached] == [leaf]
+    assert len(attached[0][1]) % 8 == 0 and len(attached[0][1]) > 16
 
 
 def test_freeze_waits_for_cgroup_events(cg: CgroupV2, leaf: str) -> None:
