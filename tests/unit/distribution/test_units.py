@@ -1,0 +1,141 @@
+"""Pure parts: challenges, manifests and platforms, settings, config.json credentials."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from typing import Any
+
+import pytest
+
+from dockyard.distribution.auth import parse_challenges
+from dockyard.distribution.compression import compressor, decompressing_reader
+from dockyard.distribution.credentials import (
+    INDEX_SERVER,
+    AuthConfig,
+    erase_credentials,
+    get_credentials,
+    registry_key,
+    store_credentials,
+)
+from dockyard.distribution.manifest import Index, Platform, parse_manifest, select_platform
+from dockyard.distribution.settings import RegistrySettings
+from dockyard.errors import InvalidArgument, NotFound
+from tests.support import registries as r
+
+
+def test_challenge_parsing_handles_quotes_and_several_schemes() -> None:
+    (bearer, basic) = parse_challenges([
+        'Bearer realm="https://auth.example/token",service="reg, with comma",scope="repository:a/b:pull,push"',
+        'Basic realm=plain',
+    ])
+    assert bearer.scheme == "bearer" and bearer.realm == "https://auth.example/token"
+    assert bearer.service == "reg, with comma"
+    assert bearer.params["scope"] == "repository:a/b:pull,push"
+    assert basic.scheme == "basic" and basic.realm == "plain"
+
+
+def test_platform_parsing_and_selection() -> None:
+    assert Platform.parse("linux/arm64/v8") == Platform("linux", "arm64", "v8")
+    assert Platform.parse("linux/x86_64").architecture == "amd64"
+    with pytest.raises(InvalidArgument):
+        Platform.parse("linux//")
+    images = [r.TestImage([b""], architecture=a) for a in ("amd64", "arm64")]
+    blob = r.index_of(images)
+    index = parse_manifest(blob.data, blob.media_type, blob.digest)
+    assert isinstance(index, Index)
+    assert select_platform(index, Platform("linux", "arm64")).digest == images[1].manifest.digest
+    assert select_platform(index, Platform("linux", "arm64", "v8")).digest == images[1].manifest.digest
+    with pytest.raises(NotFound):
+        select_platform(index, Platform("windows", "amd64"))
+
+
+def test_oci_manifest_without_media_type_is_recognised() -> None:
+    img = r.TestImage([b"x"], oci=True)
+    body = json.loads(img.manifest.data)
+    del body["mediaType"]
+    raw = json.dumps(body).encode()
+    m = parse_manifest(raw, "application/octet-stream", r.sha256(raw))
+    assert m.media_type == r.OCI_MANIFEST
+
+
+def test_settings_from_daemon_json_and_insecure_defaults() -> None:
+    s = RegistrySettings.from_daemon_config({
+        "registry-mirrors": ["https://hub-mirror.example", "quay.io=http://quay-mirror:5000"],
+        "insecure-registries": ["myreg:5000", "10.0.0.0/8"],
+        "max-concurrent-downloads": 7,
+    })
+    assert s.mirrors_for("docker.io") == ("https://hub-mirror.example",)
+    assert s.mirrors_for("quay.io") == ("http://quay-mirror:5000",)
+    assert s.max_concurrent_downloads == 7
+    assert s.is_insecure("127.0.0.1:5000") and s.is_insecure("localhost:5000")
+    assert s.is_insecure("myreg:5000") and s.is_insecure("10.1.2.3")
+    assert not s.is_insecure("192.0.2.1:443")
+    with pytest.raises(InvalidArgument):
+        RegistrySettings.from_daemon_config({"max-concurrent-uploads": 0})
+
+
+def test_gzip_reader_rejects_trailing_garbage_but_reads_members(tmp_path: Any) -> None:
+    import gzip
+    import io
+
+    two = gzip.compress(b"a" * 10) + gzip.compress(b"b" * 10)
+    assert decompressing_reader(io.BytesIO(two), r.DOCKER_LAYER).read() == b"a" * 10 + b"b" * 10
+    with pytest.raises(InvalidArgument, match="gzip"):
+        decompressing_reader(io.BytesIO(two + b"junk"), r.DOCKER_LAYER).read()
+    comp = b"".join(compressor(1)(iter([b"x" * 1000, b"y" * 1000])))
+    assert gzip.decompress(comp) == b"x" * 1000 + b"y" * 1000
+
+
+def test_credentials_round_trip_in_config_json(tmp_path: Any) -> None:
+    d = str(tmp_path / "docker")
+    assert get_credentials("127.0.0.1:5000", d) is None
+    store_credentials("127.0.0.1:5000", AuthConfig(username="u", password="p:w"), d)
+    store_credentials("docker.io", AuthConfig(username="hub", password="x"), d)
+    with open(os.path.join(d, "config.json")) as f:
+        data = json.load(f)
+    assert set(data["auths"]) == {"127.0.0.1:5000", INDEX_SERVER}
+    assert stat.S_IMODE(os.stat(os.path.join(d, "config.json")).st_mode) == 0o600
+    got = get_credentials("http://127.0.0.1:5000/v2/", d)
+    assert got is not None and (got.username, got.password) == ("u", "p:w")
+    assert get_credentials("index.docker.io", d).username == "hub"  # type: ignore[union-attr]
+    assert erase_credentials("127.0.0.1:5000", d)
+    assert get_credentials("127.0.0.1:5000", d) is None
+    assert registry_key("https://index.docker.io/v1/") == INDEX_SERVER
+
+
+def test_credential_helper_is_used(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    saved = tmp_path / "saved"
+    helper = bindir / "docker-credential-fake"
+    helper.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in\n'
+        f"  store) cat > {saved} ;;\n"
+        f'  get) read url; if [ -f {saved} ]; then cat {saved}; else echo "credentials not found in native keychain"; exit 1; fi ;;\n'
+        f"  erase) rm -f {saved} ;;\n"
+        "esac\n"
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    d = str(tmp_path / "docker")
+    os.makedirs(d)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump({"credHelpers": {"reg.example": "fake"}}, f)
+    assert get_credentials("reg.example", d) is None
+    store_credentials("reg.example", AuthConfig(username="u", password="s"), d)
+    assert json.loads(saved.read_text()) == {"ServerURL": "reg.example", "Username": "u", "Secret": "s"}
+    got = get_credentials("reg.example", d)
+    assert got is not None and got.password == "s"
+    assert erase_credentials("reg.example", d)
+    assert not saved.exists()
+
+
+def test_auth_config_from_x_registry_auth_json() -> None:
+    a = AuthConfig.from_docker_json({"username": "u", "password": "p", "serveraddress": "h:1"})
+    assert (a.username, a.password, a.server_address) == ("u", "p", "h:1")
+    b = AuthConfig.from_docker_json({"IdentityToken": "tok"})
+    assert b.identity_token == "tok" and not b.empty
+    assert AuthConfig.from_docker_json({}).empty
