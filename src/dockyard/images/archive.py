@@ -121,30 +121,36 @@ def _selected(store: ImageStore, names: Sequence[str]) -> list[tuple[Image, list
     order: list[str] = []
     chosen: dict[str, list[Reference]] = {}
     for name in names:
-        img = store.resolve(name)
-        refs: list[Reference] = []
         try:
-            ref = parse_reference(name)
+            ref: Reference | None = parse_reference(name)
         except InvalidArgument:
             ref = None
-        if ref is not None and not img.id.startswith(name) and not img.id[7:].startswith(name):
-            if ref.tag is None and ref.digest is None:
-                index = store.refs.all()
-                for image_id, image_refs in index.items():
-                    for r in image_refs:
-                        if r.digest is None and r.name == ref.name:
-                            if image_id not in chosen:
-                                order.append(image_id)
-                                chosen[image_id] = []
-                            chosen[image_id].append(r)
+        if ref is not None and ref.tag is None and ref.digest is None:
+            # a bare repository name: every tag of it (docker save fedora)
+            found = False
+            for image_id, image_refs in store.refs.all().items():
+                for r in image_refs:
+                    if r.digest is None and r.name == ref.name:
+                        if image_id not in chosen:
+                            order.append(image_id)
+                            chosen[image_id] = []
+                        chosen[image_id].append(r)
+                        found = True
+            if found:
                 continue
-            if ref.digest is None:
-                refs.append(ref)
+        img = store.resolve(name)
+        refs: list[Reference] = []
+        if ref is not None and ref.digest is None and not _is_id(img.id, name):
+            refs.append(ref.with_default_tag())
         if img.id not in chosen:
             order.append(img.id)
             chosen[img.id] = []
         chosen[img.id].extend(r for r in refs if r not in chosen[img.id])
     return [(store.get(i), chosen[i]) for i in order]
+
+
+def _is_id(image_id: str, text: str) -> bool:
+    return image_id.startswith(text) or image_id[7:].startswith(text)
 
 
 def _file(w: TarWriter, name: str, data: bytes, mtime: int) -> None:
@@ -255,6 +261,8 @@ def _extract(stream: BinaryIO, dest: str) -> None:
                         f.write(info.linkname)
     except tarfile.TarError as exc:
         raise InvalidArgument(f"invalid archive: {exc}") from exc
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+        raise InvalidArgument(f"invalid archive: conflicting entries ({exc.filename})") from exc
 
 
 def _inside(base: str, rel: str) -> str:
