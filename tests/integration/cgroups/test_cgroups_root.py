@@ -55,7 +55,7 @@ def spawn(cg: Cgroup, code: str) -> subprocess.Popen[bytes]:
 def test_limits_are_written_to_the_kernel(cgroup: Cgroup) -> None:
     cgroup.set({"memory": {"limit": 64 << 20, "reservation": 32 << 20},
                 "cpu": {"shares": 512, "quota": 25000, "period": 100000, "cpus": "0"},
-                "pids": {"limit": 50}})
+                "pids": {"limit": 50}, "blockIO": {"weight": 300}})
     st = cgroup.stats()
     assert st.memory.limit == 64 << 20
     assert st.pids.limit == 50
@@ -67,6 +67,11 @@ def test_limits_are_written_to_the_kernel(cgroup: Cgroup) -> None:
             assert f.read().strip() == "512"
         with open(f"{root}/cpuset/{cgroup.path}/cpuset.cpus") as f:
             assert f.read().strip() == "0"
+        weights = [f"{root}/blkio/{cgroup.path}/{n}" for n in ("blkio.weight", "blkio.bfq.weight")]
+        present = [w for w in weights if os.path.exists(w)]
+        if present:  # this machine: BFQ's file, in non-root cgroups only
+            with open(present[0]) as f:
+                assert f.read().split()[-1] == "300"
 
 
 def test_a_32mib_memory_limit_oom_kills_a_hog_and_is_counted(cgroup: Cgroup) -> None:
