@@ -9,9 +9,9 @@ One container endpoint on a bridge network::
     |   +-- dyv1a2b3c4d --------+-- veth ---+   default via 172.18.0.1   |
     +---------------------------+           +----------------------------+
 
-The pair is created in the host namespace (peer named ``dyp<hex>``), the peer is moved into
-the container's namespace by file descriptor (IFLA_NET_NS_FD), then renamed and configured from
-a thread that joined that namespace (:mod:`dockyard.network.netns`). Deleting the host end
+The pair is created by one netlink request with the peer born inside the container's namespace
+(IFLA_NET_NS_FD), already named ``ethN`` and carrying its MAC; it is then addressed and routed
+from a thread that joined that namespace (:mod:`dockyard.network.netns`). Deleting the host end
 deletes both ends (veth(4)), which is how every rollback and teardown works.
 """
 
@@ -38,7 +38,6 @@ __all__ = [
     "host_routes",
     "link_exists",
     "mac_for_ip",
-    "move_to_netns",
     "remove_container_iface",
     "set_sysctl",
 ]
@@ -48,8 +47,7 @@ __all__ = [
 class ContainerIface:
     """What goes on the container side of a veth pair."""
 
-    peer: str                        # temporary name the peer carries into the netns
-    mac: str
+    peer: str                        # the peer's name in the netns (renamed unless "ethN")
     address: str                     # "172.18.0.2/16"
     gateway: str | None              # default route, set only if the netns has none yet
     address6: str | None = None      # "fd00:1::2/64"
@@ -128,34 +126,42 @@ def delete_link(name: str) -> bool:
         return True
 
 
-def create_veth(host: str, peer: str, bridge: str, mtu: int = 1500) -> None:
-    """Create a veth pair whose host end is enslaved to ``bridge`` and up."""
-    with IPRoute() as ipr:
-        br = _index(ipr, bridge)
-        if br is None:
-            raise NotFound(f"bridge {bridge} does not exist")
-        try:
-            ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer}, mtu=mtu)
-        except NetlinkError as exc:
-            if exc.code == errno.EEXIST:
-                raise Conflict(f"link {host} already exists") from exc
-            raise Internal(f"cannot create veth {host}: {exc}") from exc
-        idx = _index(ipr, host)
-        assert idx is not None
-        ipr.link("set", index=idx, master=br, state="up")
+def create_veth(host: str, peer: str, bridge: str, netns_path: str, *, mtu: int = 1500,
+                mac: str | None = None) -> str:
+    """Create a veth pair in ONE netlink request: host end enslaved to ``bridge`` and up, peer
+    born inside the container's namespace (IFLA_NET_NS_FD in the peer's info).
 
-
-def move_to_netns(name: str, netns_path: str) -> None:
+    Creating the peer in place avoids moving it afterwards, which costs the kernel an RCU grace
+    period (``dev_change_net_namespace`` calls ``synchronize_net``): ~20 ms per container.
+    If ``peer`` is taken in the namespace, a temporary name is used (the caller renames it);
+    returns the peer's actual name.
+    """
     try:
         fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise NotFound(f"network namespace {netns_path} does not exist") from exc
     try:
         with IPRoute() as ipr:
-            idx = _index(ipr, name)
-            if idx is None:
-                raise NotFound(f"link {name} does not exist")
-            ipr.link("set", index=idx, net_ns_fd=fd)
+            br = _index(ipr, bridge)
+            if br is None:
+                raise NotFound(f"bridge {bridge} does not exist")
+            names = [peer, "dyp" + host[-8:]]
+            for i, name in enumerate(names):
+                info: dict[str, object] = {"ifname": name, "net_ns_fd": fd}
+                if mac:
+                    info["address"] = mac
+                try:
+                    ipr.link("add", ifname=host, kind="veth", master=br, state="up", mtu=mtu,
+                             peer=info)
+                    return name
+                except NetlinkError as exc:
+                    if exc.code != errno.EEXIST or i == len(names) - 1:
+                        raise
+                    if _index(ipr, host) is not None:
+                        raise Conflict(f"link {host} already exists") from exc
+            raise AssertionError("unreachable")
+    except NetlinkError as exc:
+        raise Internal(f"cannot create veth {host}: {exc}") from exc
     finally:
         os.close(fd)
 
@@ -183,8 +189,10 @@ def configure_container_iface(netns_path: str, spec: ContainerIface) -> str:
             idx = _index(ipr, spec.peer)
             if idx is None:
                 raise NotFound(f"link {spec.peer} is not in {netns_path}")
-            name = _free_eth_name(ipr)
-            ipr.link("set", index=idx, ifname=name, address=spec.mac)
+            name = spec.peer
+            if not name.startswith("eth"):
+                name = _free_eth_name(ipr)
+                ipr.link("set", index=idx, ifname=name)
             if spec.address6:
                 # no DAD: the address is ours by IPAM, and DAD would delay usability ~1 s
                 set_sysctl(f"net.ipv6.conf.{name}.accept_dad", "0")

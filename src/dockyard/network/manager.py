@@ -491,7 +491,8 @@ class NetworkManager:
                 container_id=container_id, network_id=net.id, name=name,
                 aliases=tuple(aliases), ip=addr, prefixlen=subnet.prefixlen,
                 gateway=net.gateway, mac=_check_mac(mac) if mac else links.mac_for_ip(addr),
-                veth_host=self.config.veth_prefix + suffix, veth_peer="dyp" + suffix[:12],
+                veth_host=self.config.veth_prefix + suffix,
+                veth_peer=f"eth{len(self.endpoints_of(container_id))}",
                 netns_path=netns_path, ip6=addr6,
                 prefixlen6=ipaddress.ip_network(net.subnet6).prefixlen if net.subnet6 else None,
                 gateway6=net.gateway6)
@@ -499,10 +500,10 @@ class NetworkManager:
             net = replace(net, endpoints={**net.endpoints, container_id: ep})
             self._save(net, durable=False)
             try:
-                links.create_veth(ep.veth_host, ep.veth_peer, net.bridge, self.config.mtu)
-                links.move_to_netns(ep.veth_peer, netns_path)
+                peer = links.create_veth(ep.veth_host, ep.veth_peer, net.bridge, netns_path,
+                                         mtu=self.config.mtu, mac=ep.mac)
                 iface = links.configure_container_iface(netns_path, links.ContainerIface(
-                    peer=ep.veth_peer, mac=ep.mac, address=f"{ep.ip}/{ep.prefixlen}",
+                    peer=peer, address=f"{ep.ip}/{ep.prefixlen}",
                     gateway=ep.gateway, address6=f"{addr6}/{ep.prefixlen6}" if addr6 else None,
                     gateway6=ep.gateway6))
             except BaseException:
