@@ -215,21 +215,38 @@ def proxy_signals(ctx: Context, container: str) -> Callable[[], None]:
 
 
 class Waiter:
-    """``POST /wait`` on its own connection, in a thread, before start."""
+    """``POST /wait`` on its own connection, registered before start.
+
+    The daemon answers a wait's headers at once and its body at exit (dockerd does); we
+    hold start until the headers are in, so a container that exits at once cannot be missed.
+    A daemon that holds the headers back only costs ``REGISTER_TIMEOUT`` seconds.
+    """
+
+    REGISTER_TIMEOUT = 2.0
 
     def __init__(self, ctx: Context, container: str, condition: str) -> None:
         self.result: dict[str, Any] | None = None
         self.error: DockyardError | None = None
         self._client = ctx.client.clone()
+        self._registered = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(container, condition),
                                         name="wait", daemon=True)
         self._thread.start()
+        self._registered.wait(self.REGISTER_TIMEOUT)
 
     def _run(self, container: str, condition: str) -> None:
+        import json
         try:
-            self.result = self._client.wait(container, condition)
+            resp = self._client.request("POST", f"/containers/{quote(container)}/wait",
+                                        {"condition": condition})
+            self._registered.set()
+            self.result = json.loads(resp.read() or b"{}")
         except DockyardError as exc:
             self.error = exc
+        except ValueError as exc:
+            self.error = DockyardError(f"bad reply to wait: {exc}")
+        finally:
+            self._registered.set()
 
     def status(self) -> int:
         self._thread.join()

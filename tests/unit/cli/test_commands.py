@@ -1,0 +1,305 @@
+"""CLI commands in-process against a fake daemon: output, exit codes, request sequences."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import threading
+
+import pytest
+
+from dockyard.cli.main import main
+from dockyard.client.streams import encode_frame
+from tests.unit.client.fakedaemon import FakeDaemon, Request
+
+CID = "c" * 64
+
+
+class Out(io.StringIO):
+    """A text stream with a binary side, like sys.stdout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = io.BytesIO()
+
+    def text(self) -> str:
+        return self.getvalue() + self.buffer.getvalue().decode()
+
+
+def cli(daemon: FakeDaemon | None, *args: str, stdin: bytes = b"",
+        env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = Out(), Out()
+    inp = io.TextIOWrapper(io.BytesIO(stdin))
+    environ = {"HOME": "/nonexistent"} | (env or {})
+    if daemon is not None:
+        environ["DOCKYARD_HOST"] = daemon.host
+    code = main(list(args), stdin=inp, stdout=out, stderr=err, env=environ)
+    return code, out.text(), err.text()
+
+
+def _container_routes(daemon: FakeDaemon, exit_code: int, output: bytes = b"hi\n",
+                      missing_image_once: bool = False) -> threading.Event:
+    started = threading.Event()
+    state = {"creates": 0}
+
+    @daemon.route("POST", "/containers/create")
+    def _create(req: Request) -> object:
+        state["creates"] += 1
+        if missing_image_once and state["creates"] == 1:
+            return (404, {"message": "No such image: busybox:latest"})
+        return (201, {"Id": CID, "Warnings": []})
+
+    @daemon.route("POST", f"/containers/{CID}/attach")
+    def _attach(req: Request) -> None:
+        rfile, wfile = req.hijack()
+        stdin = rfile.read() if req.query.get("stdin") else b""
+        started.wait(5)
+        wfile.write(encode_frame(1, output) + (encode_frame(1, stdin) if stdin else b""))
+        wfile.write(encode_frame(2, b"warn\n"))
+        wfile.flush()
+
+    @daemon.route("POST", f"/containers/{CID}/wait")
+    def _wait(req: Request) -> object:
+        def body() -> object:  # headers at once, the body at exit (as dockerd does)
+            yield b" "
+            started.wait(5)
+            yield json.dumps({"StatusCode": exit_code, "Error": None}).encode()
+        return (200, body())
+
+    @daemon.route("POST", f"/containers/{CID}/start")
+    def _start(req: Request) -> object:
+        started.set()
+        return (204, None)
+
+    @daemon.route("POST", "/images/create")
+    def _pull(req: Request) -> object:
+        return (200, iter([b'{"status":"Pulling from library/busybox","id":"latest"}\r\n',
+                           b'{"status":"Status: Downloaded newer image for busybox:latest"}\r\n']))
+    return started
+
+
+def test_run_follows_dockers_sequence_and_returns_the_container_exit_code(
+        fake_daemon: FakeDaemon) -> None:
+    _container_routes(fake_daemon, exit_code=3)
+    code, out, err = cli(fake_daemon, "run", "--rm", "busybox", "sh", "-c", "exit 3")
+    assert code == 3
+    assert out == "hi\n" and err == "warn\n"
+    paths = fake_daemon.paths()
+    assert paths[0] == "HEAD /_ping"
+    assert paths.index(f"POST /containers/{CID}/attach") < paths.index(
+        f"POST /containers/{CID}/start")
+    assert paths.index(f"POST /containers/{CID}/wait") < paths.index(
+        f"POST /containers/{CID}/start")
+    wait = next(r for r in fake_daemon.requests if r[1].endswith("/wait"))
+    assert wait[2] == {"condition": "removed"}
+    create = json.loads(next(r for r in fake_daemon.requests if r[1].endswith("/create"))[4])
+    assert create["Cmd"] == ["sh", "-c", "exit 3"] and create["HostConfig"]["AutoRemove"]
+
+
+def test_run_i_sends_stdin_and_half_closes(fake_daemon: FakeDaemon) -> None:
+    _container_routes(fake_daemon, exit_code=0)
+    code, out, _ = cli(fake_daemon, "run", "-i", "busybox", "cat", stdin=b"from stdin\n")
+    assert code == 0
+    assert out == "hi\nfrom stdin\n"
+    wait = next(r for r in fake_daemon.requests if r[1].endswith("/wait"))
+    assert wait[2] == {"condition": "next-exit"}
+
+
+def test_run_pulls_a_missing_image_then_creates_again(fake_daemon: FakeDaemon) -> None:
+    _container_routes(fake_daemon, exit_code=0, missing_image_once=True)
+    code, _, err = cli(fake_daemon, "run", "busybox")
+    assert code == 0
+    assert "Unable to find image 'busybox:latest' locally" in err
+    assert "Status: Downloaded newer image for busybox:latest" in err
+    paths = fake_daemon.paths()
+    assert paths.count("POST /containers/create") == 2
+    pull = next(r for r in fake_daemon.requests if r[1] == "/images/create")
+    assert pull[2] == {"fromImage": "busybox", "tag": "latest"}
+    assert pull[3]["x-registry-auth"] == "e30="
+
+
+def test_run_d_prints_the_id_and_does_not_attach(fake_daemon: FakeDaemon) -> None:
+    _container_routes(fake_daemon, exit_code=0)
+    code, out, _ = cli(fake_daemon, "run", "-d", "busybox", "sleep", "9")
+    assert (code, out) == (0, CID + "\n")
+    assert not any("/attach" in p for p in fake_daemon.paths())
+
+
+@pytest.mark.parametrize(("message", "status"), [
+    ('exec: "nope": executable file not found in $PATH', 127),
+    ("exec: /etc: permission denied", 126),
+    ("cgroups: cannot find cgroup mount destination", 125),
+])
+def test_run_start_failures_use_dockers_exit_codes(fake_daemon: FakeDaemon, message: str,
+                                                   status: int) -> None:
+    _container_routes(fake_daemon, exit_code=0)
+    fake_daemon.route("POST", f"/containers/{CID}/start")(
+        lambda r: (400, {"message": message}))
+    code, _, err = cli(fake_daemon, "run", "busybox", "nope")
+    assert code == status
+    assert f"Error response from daemon: {message}" in err
+
+
+def test_create_errors_exit_125(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/containers/create")(
+        lambda r: (409, {"message": 'Conflict. The container name "/x" is already in use'}))
+    code, _, err = cli(fake_daemon, "run", "--name", "x", "busybox")
+    assert code == 125
+    assert "is already in use" in err
+
+
+def test_ps_prints_dockers_table(fake_daemon: FakeDaemon) -> None:
+    import time
+    fake_daemon.route("GET", "/containers/json")(lambda r: [{
+        "Id": CID, "Names": ["/web"], "Image": "busybox", "Command": "sleep 100",
+        "Created": int(time.time()) - 3, "State": "running", "Status": "Up 3 seconds",
+        "Ports": []}])
+    code, out, _ = cli(fake_daemon, "ps")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == ("CONTAINER ID   IMAGE     COMMAND       CREATED         STATUS         "
+                        "PORTS     NAMES")
+    assert lines[1].startswith("cccccccccccc   busybox   \"sleep 100\"   ")
+    assert lines[1].endswith("Up 3 seconds             web")
+    code, out, _ = cli(fake_daemon, "ps", "-q")
+    assert out == "c" * 12 + "\n"
+    code, out, _ = cli(fake_daemon, "ps", "--format", "{{.Names}}:{{.State}}")
+    assert out == "web:running\n"
+    code, out, _ = cli(fake_daemon, "ps", "--format", "table {{.Names}}\\t{{.Status}}")
+    assert out == "NAMES     STATUS\nweb       Up 3 seconds\n"
+    assert fake_daemon.requests[-1][2] == {}
+    cli(fake_daemon, "ps", "-a", "--filter", "status=exited")
+    assert fake_daemon.requests[-1][2] == {"all": "1", "filters": '{"status":["exited"]}'}
+
+
+def test_inspect_with_format_and_not_found(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("GET", "/containers/web/json")(lambda r: {
+        "Id": CID, "State": {"Running": True}, "Config": {"Cmd": ["sh"]}})
+    for kind in ("containers/nope/json", "images/nope/json", "volumes/nope", "networks/nope"):
+        fake_daemon.route("GET", "/" + kind)(lambda r: (404, {"message": "No such object"}))
+    code, out, _ = cli(fake_daemon, "inspect", "-f", "{{.State.Running}} {{json .Config}}",
+                       "web")
+    assert (code, out) == (0, 'true {"Cmd":["sh"]}\n')
+    code, out, _ = cli(fake_daemon, "inspect", "web")
+    assert json.loads(out)[0]["Id"] == CID and out.startswith("[\n    {\n")
+    code, out, err = cli(fake_daemon, "inspect", "nope")
+    assert code == 1 and "No such object: nope" in err
+
+
+def test_logs_demultiplexes_stdout_and_stderr(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("GET", "/containers/web/json")(lambda r: {"Id": CID, "Config": {"Tty": False}})
+    fake_daemon.route("GET", f"/containers/{CID}/logs")(lambda r: (200, iter([
+        encode_frame(1, b"one\n"), encode_frame(2, b"two\n") + encode_frame(1, b"three\n")])))
+    code, out, err = cli(fake_daemon, "logs", "--tail", "5", "-t", "web")
+    assert (code, out, err) == (0, "one\nthree\n", "two\n")
+    assert fake_daemon.requests[-1][2] == {"stdout": "1", "stderr": "1", "timestamps": "1",
+                                           "tail": "5"}
+
+
+def test_exec_returns_the_exec_exit_code(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/containers/web/exec")(lambda r: (201, {"Id": "e1"}))
+
+    @fake_daemon.route("POST", "/exec/e1/start")
+    def _start(req: Request) -> None:
+        assert json.loads(req.body) == {"Detach": False, "Tty": False}
+        _, wfile = req.hijack()
+        wfile.write(encode_frame(1, b"in exec\n"))
+        wfile.flush()
+
+    fake_daemon.route("GET", "/exec/e1/json")(lambda r: {"ExitCode": 7, "Running": False})
+    code, out, _ = cli(fake_daemon, "exec", "-e", "A=1", "web", "sh", "-c", "exit 7")
+    assert (code, out) == (7, "in exec\n")
+    body = json.loads(next(r for r in fake_daemon.requests if r[1] == "/containers/web/exec")[4])
+    assert body["Cmd"] == ["sh", "-c", "exit 7"] and body["Env"] == ["A=1"]
+
+
+def test_multi_target_commands_report_each_failure(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/containers/a/stop")(lambda r: (204, None))
+    fake_daemon.route("POST", "/containers/b/stop")(
+        lambda r: (404, {"message": "No such container: b"}))
+    code, out, err = cli(fake_daemon, "stop", "a", "b")
+    assert (code, out) == (1, "a\n")
+    assert err == "Error response from daemon: No such container: b\n"
+
+
+def test_usage_errors_exit_125_and_unknown_commands_exit_1(fake_daemon: FakeDaemon) -> None:
+    code, _, err = cli(fake_daemon, "ps", "--bogus")
+    assert code == 125 and "See 'dockyard ps --help'." in err
+    code, _, err = cli(fake_daemon, "frobnicate")
+    assert code == 1 and "'frobnicate' is not a dockyard command" in err
+    code, out, _ = cli(fake_daemon, "ps", "--help")
+    assert code == 0 and "--all" in out
+    assert fake_daemon.requests == []  # none of that needed the daemon
+
+
+def test_unreachable_daemon_exits_1_with_dockers_message() -> None:
+    code, _, err = cli(None, "-H", "unix:///nonexistent/x.sock", "ps")
+    assert code == 1
+    assert "Cannot connect to the Docker daemon at unix:///nonexistent/x.sock" in err
+
+
+def test_host_flag_beats_the_environment(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("GET", "/containers/json")(lambda r: [])
+    code, _, _ = cli(None, "-H", fake_daemon.host, "ps",
+                     env={"DOCKYARD_HOST": "unix:///nonexistent/x.sock"})
+    assert code == 0
+    code, _, _ = cli(None, "ps", env={"DOCKER_HOST": fake_daemon.host})
+    assert code == 0
+
+
+def test_login_stores_docker_compatible_credentials(fake_daemon: FakeDaemon,
+                                                    tmp_path: os.PathLike[str]) -> None:
+    fake_daemon.route("POST", "/auth")(lambda r: {"Status": "Login Succeeded"})
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    code, out, _ = cli(fake_daemon, "login", "-u", "me", "--password-stdin", "127.0.0.1:5000",
+                       stdin=b"s3cret\n", env=env)
+    assert (code, out) == (0, "Login Succeeded\n")
+    assert json.loads(fake_daemon.requests[-1][4]) == {
+        "username": "me", "password": "s3cret", "serveraddress": "127.0.0.1:5000"}
+    config = json.loads((tmp_path / "config.json").read_text())  # type: ignore[operator]
+    assert base64.b64decode(config["auths"]["127.0.0.1:5000"]["auth"]) == b"me:s3cret"
+    # the credentials now travel with pulls from that registry
+    fake_daemon.route("POST", "/images/create")(lambda r: (200, iter([b'{"status":"ok"}'])))
+    code, _, _ = cli(fake_daemon, "pull", "127.0.0.1:5000/x:1", env=env)
+    sent = json.loads(base64.urlsafe_b64decode(fake_daemon.requests[-1][3]["x-registry-auth"]))
+    assert sent["username"] == "me" and sent["password"] == "s3cret"
+    code, out, _ = cli(fake_daemon, "logout", "127.0.0.1:5000", env=env)
+    assert out == "Removing login credentials for 127.0.0.1:5000\n"
+    assert json.loads((tmp_path / "config.json").read_text())["auths"] == {}  # type: ignore[operator]
+
+
+def test_pull_without_a_terminal_prints_plain_lines(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/images/create")(lambda r: (200, iter([
+        b'{"status":"Pulling from library/busybox","id":"latest"}\r\n',
+        b'{"status":"Downloading","id":"aaa","progressDetail":{"current":1,"total":2}}\r\n',
+        b'{"status":"Pull complete","id":"aaa"}\r\n',
+        b'{"status":"Digest: sha256:abc"}\r\n'])))
+    code, out, _ = cli(fake_daemon, "pull", "busybox")
+    assert code == 0
+    assert out == ("Using default tag: latest\nlatest: Pulling from library/busybox\n"
+                   "aaa: Pull complete\nDigest: sha256:abc\ndocker.io/library/busybox:latest\n")
+    code, out, _ = cli(fake_daemon, "pull", "-q", "busybox:1")
+    assert out == "docker.io/library/busybox:1\n"
+
+
+def test_pull_error_in_stream_fails(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/images/create")(lambda r: (200, iter([
+        b'{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}\r\n'])))
+    code, _, err = cli(fake_daemon, "pull", "busybox:nope")
+    assert code == 1 and "manifest unknown" in err
+
+
+def test_daemon_and_registry_are_dispatched_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+    seen = []
+    for name, attr in (("dockyard.daemon.main", "main"), ("dockyard.registry.cli", "main")):
+        mod = types.ModuleType(name)
+        setattr(mod, attr, lambda argv, _n=name: seen.append((_n, argv)) or 0)
+        monkeypatch.setitem(sys.modules, name, mod)
+    assert main(["daemon", "--data-root", "/x"]) == 0
+    assert main(["registry", "serve"]) == 0
+    assert seen == [("dockyard.daemon.main", ["--data-root", "/x"]),
+                    ("dockyard.registry.cli", ["serve"])]
