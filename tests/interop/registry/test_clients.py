@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.interop.registry.conftest import Dockerd, Served, need, start_registry, stop_registry
 from tests.unit.registry.harness import Image
 
-pytestmark = [pytest.mark.interop, pytest.mark.slow]
+pytestmark = [pytest.mark.interop, pytest.mark.slow,
+              pytest.mark.xdist_group("registry-dockerd")]  # one private dockerd per run
 
 
 def _skopeo(*args: str) -> str:
@@ -100,7 +101,11 @@ def test_dockerd_login_and_push_with_auth(scheme: str, tmp_path: pytest.TempPath
         docker.run("rmi", ref)
         docker.run("pull", ref)
         docker.run("rmi", ref)
+        found = docker.run("search", "--format", "{{.Name}}", f"{served.host}/busy").stdout
+        assert found.split() == ["private/busybox"]
         docker.run("logout", served.host)
+        hidden = docker.run("search", "--format", "{{.Name}}", f"{served.host}/busy", check=False)
+        assert "private/busybox" not in hidden.stdout
     finally:
         stop_registry(served)
     assert os.path.isdir(f"{tmp_path}/root/repositories/private/busybox/_manifests")

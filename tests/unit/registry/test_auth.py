@@ -140,3 +140,17 @@ def test_search_hides_repositories_the_caller_cannot_pull(basic_registry: Runnin
     assert basic_registry.request("GET", "/v1/search?q=sec").json()["num_results"] == 0
     found = basic_registry.request("GET", "/v1/search?q=sec", headers=alice).json()
     assert [x["name"] for x in found["results"]] == ["secret"]
+
+
+def test_search_with_token_auth_takes_basic_or_a_catalog_token(
+        token_registry: RunningRegistry) -> None:
+    os.makedirs(os.path.join(token_registry.root, "repositories", "hidden", "_layers"))
+    search = "/v1/search?q=hid"
+    assert token_registry.request("GET", search).json()["num_results"] == 0
+    basic = token_registry.request("GET", search, headers=_basic("alice", "s3cret")).json()
+    assert basic["num_results"] == 1
+    assert token_registry.request("GET", search, headers=_basic("alice", "x")).json()[
+        "num_results"] == 0
+    token = _token(token_registry, "registry:catalog:search", _basic("alice", "s3cret"))
+    bearer = token_registry.request("GET", search, headers={"Authorization": f"Bearer {token}"})
+    assert bearer.json()["num_results"] == 1
