@@ -221,6 +221,14 @@ def naive_changes(tree: str, lowers: Sequence[str]) -> list[tuple[str, str]]:
     for rel in before:
         if rel not in seen and os.path.dirname(rel) in seen | {""}:
             out.append(("D", "/" + rel))
+    # a directory with changes inside is itself changed (moby changes.go addChanges)
+    listed = {path for _, path in out}
+    for _, path in list(out):
+        parent = os.path.dirname(path)
+        while parent != "/" and parent not in listed:
+            out.append(("C", parent))
+            listed.add(parent)
+            parent = os.path.dirname(parent)
     out.sort(key=lambda c: c[1])
     return out
 

@@ -1,0 +1,188 @@
+"""Real overlay mounts (and the copy driver) of images built in a store: what a container sees,
+what ``docker diff`` reports, and what commit, export and save/load carry over."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import subprocess
+import tarfile
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from dockyard.images import ImageStore
+from dockyard.images.bootstrap import build_busybox_image
+from dockyard.images.rootfs import overlay_supported
+from tests.unit.images.tars import LNK, D, F, config_for, entry, make_tar
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(params=["overlay", "copy"])
+def store(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[ImageStore]:
+    s = ImageStore(os.path.join(str(tmp_path), "store"), driver=request.param)
+    if request.param == "overlay" and not overlay_supported(s.tmp_dir):
+        pytest.skip("overlayfs is not available here")
+    yield s
+    for cid in s.rootfs.list():
+        s.remove_rootfs(cid)
+
+
+def cid() -> str:
+    return "t" + uuid.uuid4().hex
+
+
+def sh(root: str, script: str) -> str:
+    out = subprocess.run(["chroot", root, "/bin/sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_busybox_runs_in_a_mounted_rootfs(store: ImageStore) -> None:
+    image_id = build_busybox_image(store)
+    assert build_busybox_image(store) == image_id  # deterministic, idempotent
+    c = cid()
+    store.prepare_rootfs(c, image_id)
+    root = store.mount_rootfs(c)
+    assert sh(root, "echo Hello World!") == "Hello World!\n"
+    assert os.stat(os.path.join(root, "tmp")).st_mode & 0o7777 == 0o1777
+    st_ls, st_bb = os.stat(os.path.join(root, "bin/ls")), os.stat(os.path.join(root, "bin/busybox"))
+    assert st_ls.st_ino == st_bb.st_ino  # applets are hardlinks, as in the official image
+    store.unmount_rootfs(c)
+    store.remove_rootfs(c)
+    assert c not in store.rootfs.list()
+
+
+def layered_image(store: ImageStore) -> str:
+    base = build_busybox_image(store)
+    base_img = store.get(base)
+    lower = make_tar(
+        entry("data/", D),
+        entry("data/keep", F, b"keep"),
+        entry("data/gone", F, b"gone"),
+        entry("opq/", D),
+        entry("opq/old", F, b"old"),
+        entry("perm/", D, mode=0o2775, uid=1000, gid=1000),
+        entry("perm/suid", F, b"#!/bin/sh\n", mode=0o4755, uid=1000, gid=50),
+        entry("perm/sticky/", D, mode=0o1777),
+        entry("perm/hard", LNK, link="perm/suid"),
+    )
+    upper = make_tar(
+        entry("data/", D),
+        entry("data/.wh.gone", F),
+        entry("opq/", D),
+        entry("opq/.wh..wh..opq", F),
+        entry("opq/new", F, b"new"),
+    )
+    c1, d1 = store.apply_layer(base_img.top_layer, io.BytesIO(lower))
+    _, d2 = store.apply_layer(c1, io.BytesIO(upper))
+    return store.add_image(config_for([*base_img.layers, d1, d2]), tags=["layered"])
+
+
+def test_whiteouts_and_opaque_dirs_hide_lower_files(store: ImageStore) -> None:
+    image_id = layered_image(store)
+    c = cid()
+    store.prepare_rootfs(c, image_id)
+    root = store.mount_rootfs(c)
+    assert sorted(os.listdir(os.path.join(root, "data"))) == ["keep"]
+    assert sorted(os.listdir(os.path.join(root, "opq"))) == ["new"]
+    assert sh(root, "cat /data/keep /opq/new") == "keepnew"
+    # ownership and special bits as the tar said
+    st = os.stat(os.path.join(root, "perm/suid"))
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o4755, 1000, 50)
+    st = os.stat(os.path.join(root, "perm"))
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o2775, 1000)
+    assert stat.S_IMODE(os.stat(os.path.join(root, "perm/sticky")).st_mode) == 0o1777
+    assert os.stat(os.path.join(root, "perm/hard")).st_ino == os.stat(os.path.join(root, "perm/suid")).st_ino
+
+
+def test_layer_dirs_hold_overlay_whiteouts(store: ImageStore) -> None:
+    image_id = layered_image(store)
+    top = store.layer(store.get(image_id).chain_ids[-1]).path
+    st = os.lstat(os.path.join(top, "data/gone"))
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+    assert os.getxattr(os.path.join(top, "opq"), "trusted.overlay.opaque") == b"y"
+
+
+def test_diff_commit_and_a_container_of_the_committed_image(store: ImageStore) -> None:
+    image_id = layered_image(store)
+    c = cid()
+    store.prepare_rootfs(c, image_id)
+    root = store.mount_rootfs(c)
+    sh(root, "echo added > /tmp/new; rm /bin/ls; echo changed >> /etc/passwd; rm -r /data; mkdir /data; echo fresh > /data/only")
+    changes = store.changes(c)
+    assert ("A", "/tmp/new") in changes
+    assert ("D", "/bin/ls") in changes
+    assert ("C", "/etc/passwd") in changes
+    assert ("C", "/bin") in changes
+    assert ("A", "/data/only") in changes
+    assert ("D", "/data/keep") in changes or ("C", "/data") in changes
+    new_id = store.commit(c, {"Cmd": ["cat", "/tmp/new"]}, ref="committed:1", author="me", comment="test")
+    img = store.get(new_id)
+    assert img.parent == image_id
+    assert img.config["config"] == {"Cmd": ["cat", "/tmp/new"]}
+    assert img.config["history"][-1]["comment"] == "test"
+    assert len(img.layers) == len(store.get(image_id).layers) + 1
+    c2 = cid()
+    store.prepare_rootfs(c2, new_id)
+    root2 = store.mount_rootfs(c2)
+    assert sh(root2, "cat /tmp/new /data/only") == "added\nfresh\n"
+    assert not os.path.lexists(os.path.join(root2, "bin/ls"))
+    assert os.listdir(os.path.join(root2, "data")) == ["only"]
+    with open(os.path.join(root2, "etc/passwd")) as f:
+        assert f.read().endswith("changed\n")
+    assert store.changes(c2) == []
+
+
+def test_commit_without_changes_adds_an_empty_layer_entry(store: ImageStore) -> None:
+    image_id = build_busybox_image(store)
+    c = cid()
+    store.prepare_rootfs(c, image_id)
+    new_id = store.commit(c, None)
+    img = store.get(new_id)
+    assert img.layers == store.get(image_id).layers
+    assert img.config["history"][-1]["empty_layer"] is True
+
+
+def test_export_is_the_merged_filesystem(store: ImageStore) -> None:
+    image_id = layered_image(store)
+    c = cid()
+    store.prepare_rootfs(c, image_id)
+    sh(store.mount_rootfs(c), "echo x > /tmp/x")
+    buf = io.BytesIO()
+    store.export_rootfs(c, buf)
+    buf.seek(0)
+    with tarfile.open(fileobj=buf) as tar:
+        names = set(tar.getnames())
+    assert {"tmp/x", "bin/busybox", "data/keep", "opq/new"} <= names
+    assert "data/gone" not in names and "opq/old" not in names
+    assert not any(".wh." in n for n in names)
+
+
+def test_save_load_keeps_whiteouts(store: ImageStore, tmp_path: os.PathLike[str]) -> None:
+    image_id = layered_image(store)
+    buf = io.BytesIO()
+    store.save(["layered"], buf)
+    other = ImageStore(os.path.join(str(tmp_path), "other"), driver=store.rootfs.driver)
+    buf.seek(0)
+    assert other.load(buf) == ["layered:latest"]
+    c = cid()
+    other.prepare_rootfs(c, image_id)
+    try:
+        root = other.mount_rootfs(c)
+        assert sorted(os.listdir(os.path.join(root, "data"))) == ["keep"]
+        assert sorted(os.listdir(os.path.join(root, "opq"))) == ["new"]
+    finally:
+        other.remove_rootfs(c)
+
+
+def test_image_in_use_by_a_rootfs_keeps_its_layers(store: ImageStore) -> None:
+    image_id = build_busybox_image(store)
+    c = cid()
+    store.prepare_rootfs(c, image_id)
+    store.remove(image_id, force=True)
+    assert store.has_layer(store.rootfs.get(c).chain_id or "")
+    assert sh(store.mount_rootfs(c), "echo still") == "still\n"
