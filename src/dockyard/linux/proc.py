@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["process_state", "start_time"]
+__all__ = ["parent_pid", "process_state", "start_time"]
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -25,3 +25,9 @@ def process_state(pid: int) -> str | None:
     """Field 3 (R, S, D, Z, T, ...), or None if ``pid`` does not exist."""
     fields = _stat_fields(pid)
     return fields[0] if fields else None
+
+
+def parent_pid(pid: int) -> int | None:
+    """Field 4 (ppid), or None if ``pid`` does not exist."""
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None

@@ -16,14 +16,18 @@ import termios
 
 __all__ = ["get_size", "make_controlling", "open_pty", "recv_fd", "resize", "send_fd"]
 
+# asm-generic/ioctls.h (termios lacks them): _IOW('T', 0x31, int), _IOR('T', 0x30, unsigned int)
+TIOCSPTLCK = 0x40045431
+TIOCGPTN = 0x80045430
+TIOCGPTPEER = 0x5441  # _IO('T', 0x41): open the peer without a path (Linux 4.13)
+
 
 def open_pty(ptmx: str = "/dev/ptmx") -> tuple[int, int]:
     """Open a new pty pair from ``ptmx`` and return (master, slave)."""
     master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        fcntl.ioctl(master, termios.TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
-        slave_no = struct.unpack("I", fcntl.ioctl(master, termios.TIOCGPTN, b"\0\0\0\0"))[0]
-        slave = os.open(f"{os.path.dirname(ptmx)}/pts/{slave_no}", os.O_RDWR | os.O_NOCTTY)
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
     except BaseException:
         os.close(master)
         raise

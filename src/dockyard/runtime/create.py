@@ -136,9 +136,17 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
 
 
 def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    """Wait for a killed init to be gone *and reaped*: a zombie still pins its cgroup (the
+    kernel drops it from the populated count only in release_task). If we are its subreaper,
+    nobody else will reap it while we are busy here, and nobody wants its status: reap it."""
     deadline = time.monotonic() + timeout
     while proc.process_state(pid) not in (None, "Z", "X") and time.monotonic() < deadline:
         time.sleep(0.005)
+    if proc.parent_pid(pid) == os.getpid():
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 def _destroy_cgroup(cg: Any, timeout: float = 5.0) -> None:

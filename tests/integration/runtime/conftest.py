@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -76,12 +78,36 @@ def bundle(rootfs_copy: str, tmp_path: Any) -> Iterator[Bundle]:
     path = os.path.dirname(rootfs_copy)
     b = Bundle(path, str(tmp_path / "state"))
     yield b
-    subprocess.run([*CLI, "--root", b.root, "delete", "--force", b.id], capture_output=True,
-                   check=False)
+    _force_cleanup(b)
     for path in b.cleanup:
         shutil.rmtree(path, ignore_errors=True)
     leftovers = [d for d in b.cgroup_dirs() if os.path.exists(d)]
     assert not leftovers, f"cgroups left behind: {leftovers}"
+
+
+def _force_cleanup(b: Bundle) -> None:
+    """Kill what a failed test left running, reap it (this worker is a subreaper: a zombie
+    pins its cgroup until reaped), then delete."""
+    rt = Runtime(b.root)
+    try:
+        rt.kill(b.id, signal.SIGKILL, all=True)
+    except Exception:
+        pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            got, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if got == 0:
+            try:
+                if rt.state(b.id).status == "stopped" and not rt.ps(b.id):
+                    break
+            except Exception:
+                break
+            time.sleep(0.01)
+    subprocess.run([*CLI, "--root", b.root, "delete", "--force", b.id], capture_output=True,
+                   check=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -91,15 +117,9 @@ def _subreaper() -> None:
 
 
 @pytest.fixture
-def runtime(tmp_path: Any) -> Iterator[Runtime]:
-    rt = Runtime(str(tmp_path / "lib-state"))
-    yield rt
-    for state in rt.list():
-        try:
-            rt.delete(state.id, force=True)
-        except Exception:
-            pass
-    shutil.rmtree(rt.root, ignore_errors=True)
+def runtime(bundle: Bundle) -> Iterator[Runtime]:
+    """A Runtime on the bundle's state root: the bundle fixture's finalizer cleans up after."""
+    yield Runtime(bundle.root)
 
 
 def wait_exit(pid: int) -> int:
