@@ -16,7 +16,7 @@ from typing import Any
 
 from dockyard.errors import InvalidArgument
 
-__all__ = ["DEFAULT_RULES", "is_restrictive", "parse_rule", "v1_lines", "with_defaults"]
+__all__ = ["DEFAULT_RULES", "is_restrictive", "parse_rule", "v1_lines", "v1_transition", "with_defaults"]
 
 
 def _rule(kind: str, major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
@@ -73,6 +73,70 @@ def v1_lines(rules: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, bool]]:
         else:
             star = ("*" if major is None else str(major), "*" if minor is None else str(minor))
             yield f"{kind} {star[0]}:{star[1]} {access}", allow
+
+
+_Key = tuple[str, str, str]  # (type, major or "*", minor or "*")
+
+
+def _simulate(lines: Iterator[tuple[str, bool]]) -> tuple[bool, dict[_Key, set[str]]]:
+    """The kernel's devices state after ``lines`` from allow-all (security/device_cgroup.c).
+
+    Behaviour ALLOW/DENY plus exceptions; an allow write adds an exception under DENY and
+    removes access bits under ALLOW, a deny write the other way round.
+    """
+    default_allow = True
+    exceptions: dict[_Key, set[str]] = {}
+    for line, allow in lines:
+        if line == "a":
+            default_allow, exceptions = allow, {}
+            continue
+        kind, numbers, access = line.split()
+        major, minor = numbers.split(":")
+        key = (kind, major, minor)
+        if allow != default_allow:  # an exception to the default
+            exceptions.setdefault(key, set()).update(access)
+        elif key in exceptions:
+            exceptions[key] -= set(access)
+            if not exceptions[key]:
+                del exceptions[key]
+    return default_allow, exceptions
+
+
+def _parse_list(text: str) -> tuple[bool, dict[_Key, set[str]]] | None:
+    """devices.list -> state; None when it cannot be known (ALLOW hides its deny exceptions)."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    if lines == [["a", "*:*", "rwm"]]:
+        return True, {}
+    exceptions: dict[_Key, set[str]] = {}
+    for kind, numbers, access in lines:
+        major, minor = numbers.split(":")
+        exceptions[(kind, major, minor)] = set(access)
+    return False, exceptions
+
+
+def v1_transition(current: str, rules: Sequence[Mapping[str, Any]]) -> list[tuple[str, bool]]:
+    """Writes that take a cgroup from ``current`` (its devices.list) to ``rules``.
+
+    Between two allow-lists (the usual case of an update on a running container) only the
+    differences are written, new grants first, so no device the container keeps is ever
+    denied in between; otherwise the full sequence (reset with ``a``, then each rule).
+    """
+    full = list(v1_lines(rules))
+    target_allow, target = _simulate(iter(full))
+    state = _parse_list(current)
+    if state is None or state[0] or target_allow:
+        return full
+    _, have = state
+    order = "rwm"
+    out: list[tuple[str, bool]] = []
+    for (kind, major, minor), access in target.items():
+        if not access <= have.get((kind, major, minor), set()):
+            out.append((f"{kind} {major}:{minor} {''.join(c for c in order if c in access)}", True))
+    for (kind, major, minor), access in have.items():
+        extra = access - target.get((kind, major, minor), set())
+        if extra:
+            out.append((f"{kind} {major}:{minor} {''.join(c for c in order if c in extra)}", False))
+    return out
 
 
 def is_restrictive(rules: Sequence[Mapping[str, Any]]) -> bool:

@@ -267,7 +267,8 @@ class CgroupV1(Cgroup):
 
     def _set_devices(self, rules: list[Mapping[str, Any]]) -> None:
         d = self._dir("devices", "linux.resources.devices")
-        for line, allow in devrules.v1_lines(devrules.with_defaults(rules)):
+        current = read_text(os.path.join(d, "devices.list")) or ""
+        for line, allow in devrules.v1_transition(current, devrules.with_defaults(rules)):
             write_file(os.path.join(d, "devices.allow" if allow else "devices.deny"), line,
                        "linux.resources.devices")
 

@@ -6,6 +6,9 @@ Processes are plain Python children placed in the cgroup before they start their
 
 from __future__ import annotations
 
+import errno
+import inspect
+import json
 import os
 import select
 import signal
@@ -145,3 +148,32 @@ def test_kill_all_then_destroy_leaves_no_cgroup(cgroup: Cgroup) -> None:
     cgroup.destroy()
     assert not cgroup.exists()
     assert not any(os.path.exists(d) for d in cgroup.directories())
+
+
+def _try_open(paths: list[str]) -> list[str]:
+    out = []
+    for path in paths:
+        try:
+            os.close(os.open(path, os.O_RDONLY))
+            out.append("ok")
+        except OSError as exc:
+            out.append(errno.errorcode[exc.errno])
+    return out
+
+
+def test_device_rules_are_enforced_and_updated_with_only_the_difference(cgroup: Cgroup) -> None:
+    if not os.path.exists("/dev/loop-control"):
+        pytest.skip("needs /dev/loop-control on the host")
+    deny_all = {"allow": False, "access": "rwm"}
+    cgroup.set({"devices": [deny_all]})
+    child = spawn(cgroup, f"import json, errno\n{inspect.getsource(_try_open)}\n"
+                          "print(json.dumps(_try_open(['/dev/null', '/dev/loop-control'])))")
+    assert json.loads(child.communicate(timeout=30)[0]) == ["ok", "EPERM"]
+    cgroup.set({"devices": [deny_all, {"allow": True, "type": "c", "major": 10, "minor": 237, "access": "r"}]})
+    if cgroup.mode != "v2":
+        with open(f"/sys/fs/cgroup/devices/{cgroup.path}/devices.list") as f:
+            listed = f.read().splitlines()
+        assert "c 10:237 r" in listed and "c 1:3 rwm" in listed
+    child = spawn(cgroup, f"import json, errno\n{inspect.getsource(_try_open)}\n"
+                          "print(json.dumps(_try_open(['/dev/null', '/dev/loop-control'])))")
+    assert json.loads(child.communicate(timeout=30)[0]) == ["ok", "ok"]

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from dockyard.cgroups import CgroupV1, detect_mode, open_cgroup
-from dockyard.cgroups.devices import DEFAULT_RULES, v1_lines, with_defaults
+from dockyard.cgroups.devices import DEFAULT_RULES, v1_lines, v1_transition, with_defaults
 from dockyard.errors import InvalidArgument, Unsupported
 from tests.unit.cgroups.fake import make_v1, read, write
 
@@ -195,3 +195,24 @@ def test_destroy_removes_the_cgroup_from_every_hierarchy(root: str) -> None:
     cg.destroy()
     assert not cg.exists()
     assert os.path.isdir(os.path.join(root, "memory", "dockyard"))
+
+
+DEFAULT_LIST = "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:8 rwm\nc 1:7 rwm\nc 5:0 rwm\nc 1:5 rwm\nc 1:9 rwm\nc 5:1 rwm\nc 136:* rwm\nc 5:2 rwm\n"
+DENY_ALL = [{"allow": False, "access": "rwm"}]
+
+
+def test_device_update_between_allow_lists_writes_only_the_difference() -> None:
+    assert v1_transition(DEFAULT_LIST, with_defaults(DENY_ALL)) == []
+    more = [*DENY_ALL, {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rw"}]
+    assert v1_transition(DEFAULT_LIST, with_defaults(more)) == [("c 10:200 rw", True)]
+    current = DEFAULT_LIST + "c 10:200 rwm\n"
+    assert v1_transition(current, with_defaults(DENY_ALL)) == [("c 10:200 rwm", False)]
+    current = DEFAULT_LIST + "c 10:200 rwm\n"
+    assert v1_transition(current, with_defaults(more)) == [("c 10:200 m", False)]
+
+
+def test_device_rules_on_a_fresh_cgroup_reset_then_allow() -> None:
+    writes = v1_transition("a *:* rwm\n", with_defaults(DENY_ALL))
+    assert writes[0] == ("a", False) and len(writes) == 1 + len(DEFAULT_RULES)
+    # an allow-all target from a deny list: reset to allow
+    assert v1_transition(DEFAULT_LIST, [{"allow": True, "access": "rwm"}]) == [("a", True)]
