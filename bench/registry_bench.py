@@ -5,6 +5,8 @@ Same clients for both servers:
 - push: ``skopeo copy oci:<layout> docker://<server>/bench/pushN:latest`` of a one-layer
   image with a 100 MB random layer (a fresh layer every run, so no client cache or
   cross-repository mount can skip the upload);
+- raw upload: the layer alone with curl as dockerd sends it (POST, one PATCH, PUT ?digest=),
+  which leaves out skopeo's own work;
 - GET: ``curl -o /dev/null`` of that 100 MB blob, one at a time and 4 in parallel
   (aggregate MB/s).
 
@@ -124,6 +126,27 @@ def time_push(host: str, layout: str, repo: str) -> float:
     return time.perf_counter() - start
 
 
+def time_raw_upload(host: str, path: str, repo: str, digest: str) -> float:
+    """POST, one PATCH with the whole file, PUT ?digest= (what dockerd does), with curl."""
+    base = f"http://{host}"
+
+    def location(args: list[str]) -> str:
+        out = subprocess.run(["curl", "-sf", "-D", "-", "-o", "/dev/null", *args], check=True,
+                             capture_output=True, text=True).stdout
+        loc = next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                   if line.lower().startswith("location:"))
+        return loc if loc.startswith("http") else base + loc
+
+    start = time.perf_counter()
+    loc = location(["-X", "POST", f"{base}/v2/{repo}/blobs/uploads/"])
+    loc = location(["-X", "PATCH", "-H", "Content-Type: application/octet-stream",
+                    "--data-binary", f"@{path}", loc])
+    sep = "&" if "?" in loc else "?"
+    subprocess.run(["curl", "-sf", "-o", "/dev/null", "-X", "PUT", f"{loc}{sep}digest={digest}"],
+                   check=True)
+    return time.perf_counter() - start
+
+
 def get_throughput(host: str, repo: str, digest: str, size: int, parallel: int) -> float:
     """MB/s over ``parallel`` simultaneous plain HTTP GETs of one blob."""
     url = f"http://{host}/v2/{repo}/blobs/{digest}"
@@ -138,21 +161,25 @@ def get_throughput(host: str, repo: str, digest: str, size: int, parallel: int) 
 def measure(name: str, server: Callable[[str], object], work: str, size: int, runs: int
             ) -> dict[str, float]:
     root = tempfile.mkdtemp(prefix=f"{name}-", dir=work)
-    pushes, single, quad = [], [], []
+    pushes, uploads, single, quad = [], [], [], []
     with server(root) as host:  # type: ignore[attr-defined]
         for run in range(runs):
             layout = f"{work}/layout-{name}-{run}"
             digest = make_layout(layout, size)
             os.sync()  # no leftover writeback from making the layout skews the timing
             pushes.append(time_push(host, layout, f"bench/push{run}"))
+            os.sync()
+            uploads.append(time_raw_upload(host, f"{layout}/blobs/sha256/{digest[7:]}",
+                                           f"bench/raw{run}", digest))
             shutil.rmtree(layout)
             get_throughput(host, f"bench/push{run}", digest, size, 1)  # warm the page cache
             single.append(get_throughput(host, f"bench/push{run}", digest, size, 1))
             quad.append(get_throughput(host, f"bench/push{run}", digest, size, 4))
     shutil.rmtree(root, ignore_errors=True)
-    result = {"push_s": statistics.median(pushes), "get_mb_s": statistics.median(single),
+    result = {"push_s": statistics.median(pushes), "upload_s": statistics.median(uploads),
+              "get_mb_s": statistics.median(single),
               "get4_mb_s": statistics.median(quad)}
-    print(f"{name:>14}: push {result['push_s']:.2f} s   GET {result['get_mb_s']:.0f} MB/s   "
+    print(f"{name:>14}: push {result['push_s']:.2f} s   raw upload {result['upload_s']:.2f} s   GET {result['get_mb_s']:.0f} MB/s   "
           f"4x GET {result['get4_mb_s']:.0f} MB/s", flush=True)
     return result
 
@@ -176,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"ratios (dockyard / go; >1 = dockyard faster): "
-          f"push {go['push_s'] / ours['push_s']:.2f}, GET {ours['get_mb_s'] / go['get_mb_s']:.2f}, "
+          f"push {go['push_s'] / ours['push_s']:.2f}, "
+          f"raw upload {go['upload_s'] / ours['upload_s']:.2f}, GET {ours['get_mb_s'] / go['get_mb_s']:.2f}, "
           f"4x GET {ours['get4_mb_s'] / go['get4_mb_s']:.2f}; with 2 workers: "
           f"push {go['push_s'] / ours2['push_s']:.2f}, "
           f"4x GET {ours2['get4_mb_s'] / go['get4_mb_s']:.2f}")
