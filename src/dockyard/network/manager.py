@@ -528,7 +528,13 @@ class NetworkManager:
                 self._ports.release(binding)
             if ep.ports:
                 self._apply_firewall()
-            if not links.delete_link(ep.veth_host) and ep.iface and os.path.exists(ep.netns_path):
+            if not os.path.exists(ep.netns_path):
+                # The container is gone: the kernel deletes the pair when its netns is torn
+                # down (asynchronously, in cleanup_net). Deleting it here would make us wait
+                # out an RCU grace period (~25 ms) for nothing; a restart's orphan scan
+                # catches it should the namespace linger.
+                return
+            if not links.delete_link(ep.veth_host) and ep.iface:
                 with contextlib.suppress(DockyardError, OSError):
                     links.remove_container_iface(ep.netns_path, ep.iface)
 
