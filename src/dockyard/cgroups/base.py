@@ -291,8 +291,12 @@ class Cgroup(ABC):
         """Every directory this cgroup occupies (one per v1 hierarchy)."""
 
     def kill_all(self, sig: int = signal.SIGKILL) -> None:
-        """Signal every process, frozen first so none can fork away (runc does the same)."""
-        can_freeze = self._can_freeze()
+        """Signal every process, frozen first so none can fork away (runc does the same).
+
+        A cgroup that was frozen before stays frozen (thaw it to let a SIGKILL take effect
+        on v1, where frozen tasks die only once thawed).
+        """
+        can_freeze = self._can_freeze() and not self.frozen()
         if can_freeze:
             self.freeze()
         try:

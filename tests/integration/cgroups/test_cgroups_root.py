@@ -177,3 +177,13 @@ def test_device_rules_are_enforced_and_updated_with_only_the_difference(cgroup: 
     child = spawn(cgroup, f"import json, errno\n{inspect.getsource(_try_open)}\n"
                           "print(json.dumps(_try_open(['/dev/null', '/dev/loop-control'])))")
     assert json.loads(child.communicate(timeout=30)[0]) == ["ok", "ok"]
+
+
+def test_kill_all_on_a_paused_cgroup_keeps_it_frozen_until_thawed(cgroup: Cgroup) -> None:
+    proc = spawn(cgroup, "import time\nprint('up', flush=True)\ntime.sleep(60)")
+    assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+    cgroup.freeze()
+    cgroup.kill_all(signal.SIGTERM)
+    assert cgroup.frozen()
+    cgroup.thaw()
+    assert proc.wait(timeout=10) == -signal.SIGTERM
