@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--criu", help=argparse.SUPPRESS)
     p.add_argument("--rootless", help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
     def cmd(name: str, help_: str, *, with_id: bool = True) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         from dockyard.runtime.runtime import Runtime
 
         rt = Runtime(args.root, warn=lambda m: log.write("warning", m))
-        code = _COMMANDS[args.command](rt, args)
+        code = _COMMANDS[args.verb](rt, args)
     except Exception as exc:
         from dockyard.errors import ContainerNotFound, DockyardError
 
@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, ContainerNotFound):  # containerd's shim matches "does not exist"
             msg = f"container {exc.ident} does not exist"
         log.write("error", msg)
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
         return 1
     return code
 
