@@ -33,6 +33,7 @@ from dockyard.errors import InvalidArgument
 
 __all__ = [
     "DEFAULT_RULES",
+    "FEATURES",
     "BlkioEntry",
     "Cgroup",
     "CgroupStats",
@@ -44,6 +45,9 @@ __all__ = [
     "detect_mode",
     "open_cgroup",
 ]
+
+# ``linux.cgroup`` of the OCI features document (``dockyard-runtime features``).
+FEATURES = {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False}
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 

@@ -137,13 +137,14 @@ class CgroupV1(Cgroup):
             self._set_devices(resources.get("devices") or [])
 
     def _set_memory(self, mem: Mapping[str, Any]) -> None:
-        fields = ("limit", "reservation", "swap", "swappiness", "disableOOMKiller", "kernelTCP")
-        if not any(mem.get(f) is not None for f in fields):
+        fields = ("limit", "reservation", "swap", "kernelTCP", "disableOOMKiller")
+        if not any(mem.get(f) for f in fields) and mem.get("swappiness") is None:
             if mem.get("kernel") is not None:
                 log.warning("linux.resources.memory.kernel: ignored (deprecated, as runc does)")
             return
         d = self._dir("memory", "linux.resources.memory")
-        limit, swap = mem.get("limit"), mem.get("swap")
+        # 0 means unset, as in runc (Go zero values): writing 0 would set a zero-byte limit.
+        limit, swap = mem.get("limit") or None, mem.get("swap") or None
         memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
         if limit == -1 and swap is None and os.path.exists(memsw):
             swap = -1
@@ -164,12 +165,12 @@ class CgroupV1(Cgroup):
             write_file(lim_file, str(limit), "linux.resources.memory.limit")
         elif swap is not None:
             write_file(memsw, str(swap), "linux.resources.memory.swap")
-        if mem.get("reservation") is not None:
+        if mem.get("reservation"):
             write_file(os.path.join(d, "memory.soft_limit_in_bytes"), str(mem["reservation"]),
                        "linux.resources.memory.reservation")
         if mem.get("kernel") is not None:
             log.warning("linux.resources.memory.kernel: ignored (deprecated, as runc does)")
-        if mem.get("kernelTCP") is not None:
+        if mem.get("kernelTCP"):
             write_optional(os.path.join(d, "memory.kmem.tcp.limit_in_bytes"), str(mem["kernelTCP"]),
                            "linux.resources.memory.kernelTCP")
         swappiness = mem.get("swappiness")

@@ -56,6 +56,7 @@ __all__ = [
     "OPERATORS",
     "compile",
     "default_profile",
+    "features",
     "filter_flags",
     "install",
     "native_architectures",
@@ -295,6 +296,23 @@ def install(program: bytes, flags: int = 0) -> None:
         err = ctypes.get_errno()
         hint = " (set no_new_privs first or keep CAP_SYS_ADMIN)" if err == errno.EACCES else ""
         raise Internal(f"cannot install the seccomp filter: {os.strerror(err)}{hint}")
+
+
+def features() -> dict[str, Any]:
+    """``linux.seccomp`` of the OCI features document (``dockyard-runtime features``)."""
+    try:
+        _lib()
+        enabled = True
+    except Unavailable:
+        enabled = False
+    return {
+        "enabled": enabled,
+        "actions": sorted(ACTIONS),
+        "operators": sorted(OPERATORS),
+        "archs": sorted(ARCHITECTURES),
+        "knownFlags": sorted(FLAGS),
+        "supportedFlags": sorted(FLAGS) if enabled else [],
+    }
 
 
 def default_profile(caps: Iterable[str] | None = None, arch: str | None = None) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def test_unlimited_memory_lifts_swap_too_and_negative_pids_is_max(root: str) -> 
 
 def test_absent_fields_leave_files_alone(root: str) -> None:
     cg = open_cgroup(PATH, root=root)
-    cg.set({"pids": {"limit": 0}, "memory": {}})
+    cg.set({"pids": {"limit": 0}, "memory": {"limit": 0, "swap": 0, "reservation": 0}})
     assert f(root, "pids", "pids.max") == "max"
     assert f(root, "memory", "memory.limit_in_bytes") == "9223372036854771712"
 

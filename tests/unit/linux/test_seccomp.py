@@ -179,3 +179,13 @@ def test_compile_cache_returns_the_same_program_and_keys_by_spec(tmp_path: pathl
     other = {**spec, "defaultErrnoRet": errno.EACCES}
     assert seccomp.compile(other, cache_dir=cache) != first
     assert len(os.listdir(cache)) == 2
+
+
+def test_features_come_from_the_tables_compile_uses() -> None:
+    feats = seccomp.features()
+    assert feats["enabled"] is True
+    assert "SCMP_ACT_ERRNO" in feats["actions"] and "SCMP_ACT_NOTIFY" not in feats["actions"]
+    assert "SCMP_ARCH_X86_64" in feats["archs"] and "SCMP_CMP_MASKED_EQ" in feats["operators"]
+    for action in feats["actions"]:  # every advertised action compiles
+        seccomp.compile({"defaultAction": "SCMP_ACT_ALLOW" if action != "SCMP_ACT_ALLOW" else "SCMP_ACT_LOG",
+                         "syscalls": [{"names": ["mkdir"], "action": action}]})
