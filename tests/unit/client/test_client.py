@@ -87,7 +87,7 @@ def test_error_replies_map_to_the_error_tree_with_the_daemon_message(
 
 def test_unreachable_daemon_says_so(tmp_path: object) -> None:
     client = Client("unix:///nonexistent/dockyard.sock")
-    with pytest.raises(errors.Unavailable, match="Cannot connect to the Docker daemon at "
+    with pytest.raises(errors.Unavailable, match=r"Cannot connect to the Docker daemon at "
                        "unix:///nonexistent/dockyard.sock"):
         client.ping()
 
