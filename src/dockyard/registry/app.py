@@ -153,8 +153,8 @@ class RegistryApp:
         n = _int_param(request, "n", 25, 1, 100)
         page = _int_param(request, "page", 1, 1, 1 << 30)
         names = [r for r in self.store.catalog() if query.lower() in r]
-        if not isinstance(self.auth, NoAuth) and not self._may_search_all(request):
-            names = [r for r in names if self._may_pull(request, r)]
+        if not self._may_list_all(request):
+            names = []
         chunk = names[(page - 1) * n: page * n]
         return web.json_response({
             "num_pages": max(1, math.ceil(len(names) / n)),
@@ -166,16 +166,12 @@ class RegistryApp:
                          "is_automated": False, "is_trusted": False} for r in chunk],
         })
 
-    def _may_search_all(self, request: web.Request) -> bool:
-        """Token for ``registry:catalog:search``, or (docker 20.10 with token auth) Basic."""
-        if self.token is not None and self.token.passwords is not None and \
-                request.headers.get("Authorization", "").lower().startswith("basic "):
-            try:
-                return self.token.passwords.check(request.headers["Authorization"]) is not None
-            except RegistryError:
-                return False
+    def _may_list_all(self, request: web.Request) -> bool:
+        """Search shows everything or nothing: our auth grants all repositories or none."""
+        if self.token is not None:
+            return self.token.may_list(request.headers)
         try:
-            self._authorize(request, [Access("registry", "catalog", "search")])
+            self._authorize(request, [])
         except RegistryError:
             return False
         return True

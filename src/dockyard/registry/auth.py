@@ -210,6 +210,27 @@ class TokenAuth:
         sub = claims.get("sub")
         return str(sub) if sub else None
 
+    def may_list(self, headers: Mapping[str, str]) -> bool:
+        """Whether the caller may see every repository (search): an account, by Basic
+        credentials (docker 20.10 searches that way) or by a token issued to it, or anyone
+        when anonymous callers may pull."""
+        if self.passwords is None or "pull" in self.config.anonymous:
+            return True
+        header = headers.get("Authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                return self.passwords.check(header) is not None
+            except RegistryError:
+                return False
+        if header.lower().startswith("bearer "):
+            try:
+                claims = jwt.decode(header[7:].strip(), self._public, algorithms=[self.algorithm],
+                                    audience=self.config.service, issuer=self.config.issuer)
+            except jwt.PyJWTError:
+                return False
+            return bool(claims.get("sub"))
+        return False
+
     def issue(self, headers: Mapping[str, str], base_url: str, scopes: list[str]) -> dict[str, Any]:
         """Answer the token endpoint: grant what the account may have of what was asked."""
         user = None
