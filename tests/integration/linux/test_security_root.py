@@ -128,3 +128,23 @@ def test_privileged_request_on_this_host_drops_missing_caps_instead_of_failing()
         return _status("CapEff")
 
     assert int(run_forked(child), 16) == host
+
+
+def test_capability_conditional_rules_follow_the_containers_caps() -> None:
+    with_admin = [*caps.DEFAULT_CAPS, "CAP_SYS_ADMIN"]
+    admin_program = seccomp.compile(seccomp.default_profile(with_admin))
+    default_program = seccomp.compile(seccomp.default_profile(caps.DEFAULT_CAPS))
+    sys_clone3 = {"x86_64": 435, "aarch64": 435}.get(os.uname().machine)
+    if sys_clone3 is None:
+        pytest.skip("clone3 number unknown for this arch")
+
+    def probe(program: bytes) -> dict[str, int]:
+        libc = _libc()
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        seccomp.install(program)
+        # clone3(NULL, 0): EINVAL from the kernel, ENOSYS from the filter
+        clone3 = _errno_of(libc.syscall(ctypes.c_long(sys_clone3), None, ctypes.c_size_t(0)))
+        return {"unshare_uts": _errno_of(libc.unshare(CLONE_NEWUTS)), "clone3": clone3}
+
+    assert run_forked(lambda: probe(admin_program)) == {"unshare_uts": 0, "clone3": errno.EINVAL}
+    assert run_forked(lambda: probe(default_program)) == {"unshare_uts": errno.EPERM, "clone3": errno.ENOSYS}
