@@ -30,6 +30,12 @@ costs ~5 ms; it runs only on network create/remove and port publish/unpublish, n
 
 Loopback DNAT needs ``route_localnet=1`` on the bridge (set by :func:`links.ensure_bridge`),
 as Docker does. Hosts without nft (iptables-legacy only) are refused with Unsupported.
+
+Living next to dockerd: a packet must be accepted by every base chain on its hook, and dockerd
+sets the iptables FORWARD policy to DROP, which would drop our containers' forwarded traffic
+whatever our table says. When (and only when) that policy is DROP, :class:`ForwardCompat` adds
+two ACCEPT rules per bridge to iptables' FORWARD chain, tagged with a comment so they can be
+found and removed. They never weaken our isolation: a ``drop`` in our table is final.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from dataclasses import dataclass
 
 from dockyard.errors import Internal, Unsupported
 
-__all__ = ["FwNetwork", "FwPort", "NftFirewall", "detect_firewall", "render"]
+__all__ = ["ForwardCompat", "FwNetwork", "FwPort", "NftFirewall", "detect_firewall", "render"]
 
 
 @dataclass(frozen=True)
@@ -109,12 +115,56 @@ def render(table: str, networks: Sequence[FwNetwork], ports: Sequence[FwPort]) -
     )
 
 
+class ForwardCompat:
+    """ACCEPT rules for our bridges in iptables' FORWARD chain when its policy is DROP."""
+
+    def __init__(self, tag: str, iptables: str | None = None) -> None:
+        self.comment = f"dockyard:{tag}"
+        self.iptables = iptables or shutil.which("iptables") or shutil.which(
+            "iptables", path="/usr/sbin:/sbin")
+
+    def _forward_rules(self) -> list[str] | None:
+        if self.iptables is None:
+            return None
+        proc = subprocess.run([self.iptables, "-w", "-S", "FORWARD"], capture_output=True,
+                              text=True, check=False)
+        return proc.stdout.splitlines() if proc.returncode == 0 else None
+
+    def sync(self, bridges: Sequence[str]) -> None:
+        rules = self._forward_rules()
+        if rules is None:
+            return
+        self._delete(rules)
+        if "-P FORWARD DROP" not in rules:
+            return
+        assert self.iptables is not None
+        for bridge in bridges:
+            for direction in ("-i", "-o"):
+                subprocess.run([self.iptables, "-w", "-I", "FORWARD", direction, bridge, "-m",
+                                "comment", "--comment", self.comment, "-j", "ACCEPT"],
+                               capture_output=True, check=True)
+
+    def remove(self) -> None:
+        rules = self._forward_rules()
+        if rules is not None:
+            self._delete(rules)
+
+    def _delete(self, rules: list[str]) -> None:
+        assert self.iptables is not None
+        for rule in rules:
+            if rule.startswith("-A FORWARD") and self.comment in rule:
+                args = rule.split()[2:]
+                subprocess.run([self.iptables, "-w", "-D", "FORWARD",
+                                *[a.strip('"') for a in args]], capture_output=True, check=False)
+
+
 class NftFirewall:
-    """Applies rendered rulesets with ``nft -f -``."""
+    """Applies rendered rulesets with ``nft -f -`` (and the iptables FORWARD compat rules)."""
 
     def __init__(self, table: str = "dockyard", nft: str = "nft") -> None:
         self.table = table
         self.nft = nft
+        self.compat = ForwardCompat(table)
 
     def _run(self, script: str) -> None:
         try:
@@ -131,8 +181,10 @@ class NftFirewall:
 
     def apply(self, networks: Sequence[FwNetwork], ports: Sequence[FwPort]) -> None:
         self._run(render(self.table, networks, ports))
+        self.compat.sync([n.bridge for n in networks])
 
     def remove(self) -> None:
+        self.compat.remove()
         self._run(f"table inet {self.table} {{}}\ndelete table inet {self.table}\n")
 
     def exists(self) -> bool:

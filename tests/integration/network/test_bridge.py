@@ -194,3 +194,19 @@ def test_etc_files_follow_the_network(netenv: NetEnv) -> None:
     netenv.nm.write_etc_files(netenv.state_dir, named)
     with open(f"{netenv.state_dir}/hostname") as f:
         assert f.read() == "box2\n"
+
+
+def test_ipv6_network_gives_both_families(netenv: NetEnv) -> None:
+    import random
+
+    subnet6 = f"fd00:{random.randrange(1 << 16):x}:{random.randrange(1 << 16):x}::/64"
+    netenv.nm.create_network("dual", subnet=random_subnet(), enable_ipv6=True, subnet6=subnet6)
+    ns1, ns2 = netenv.netns(), netenv.netns()
+    netenv.nm.attach(CID1, ns1, "dual")
+    ep2 = netenv.nm.attach(CID2, ns2, "dual")
+    assert ep2.ip6 is not None and ipaddress.ip_address(ep2.ip6) in ipaddress.ip_network(subnet6)
+    assert _ping(netenv, ns1, ep2.ip)
+    out = netenv.run(ns1, "busybox", "ping", "-6", "-c", "1", "-W", "2", ep2.ip6)
+    assert out.returncode == 0, out.stdout + out.stderr
+    routes = netenv.run(ns1, "ip", "-6", "route", "show", "default").stdout
+    assert f"via {netenv.nm.get('dual').gateway6}" in routes
