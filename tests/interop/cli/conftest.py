@@ -162,9 +162,12 @@ def dockyard_daemon() -> Iterator[Engine]:
     work = tempfile.mkdtemp(prefix="dyo-")
     sock = os.path.join(work, "dockyard.sock")
     log = os.path.join(work, "daemon.log")
+    config = os.path.join(work, "daemon.json")
+    with open(config, "w") as f:
+        json.dump({"bridge": "none", "iptables": False}, f)
     cmd = [*DOCKYARD, "daemon", "--data-root", os.path.join(work, "data"), "--exec-root",
            os.path.join(work, "x"), "--pidfile", os.path.join(work, "daemon.pid"),
-           "-H", f"unix://{sock}", "--bridge=none", "--iptables=false"]
+           "-H", f"unix://{sock}", "--config-file", config]
     with open(log, "wb") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True,

@@ -1,0 +1,82 @@
+"""login/push/pull/logout and run's automatic pull, through a daemon, against Debian's Go
+registry (docker-registry) with htpasswd Basic auth on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from tests.interop.cli.conftest import Engine
+from tests.interop.cli.test_cli_against_daemons import uniq
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.xdist_group("cli-daemons")]
+
+
+@pytest.fixture
+def registry() -> Iterator[object]:
+    bcrypt = pytest.importorskip("bcrypt")
+    from tests.support.registries import GoRegistry
+
+    if not GoRegistry.available():
+        pytest.skip("docker-registry is not installed")
+    root = tempfile.mkdtemp(prefix="dyreg-")
+    htpasswd = os.path.join(root, "htpasswd")
+    with open(htpasswd, "w") as f:
+        f.write("clitest:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode() + "\n")
+    reg = GoRegistry(os.path.join(root, "reg"), htpasswd=htpasswd).start()
+    yield reg
+    reg.cleanup()
+    os.unlink(htpasswd)
+    os.rmdir(root)
+
+
+def test_login_push_pull_and_run_autopull(engine: Engine, registry: object,
+                                          tmp_path: os.PathLike[str]) -> None:
+    host = registry.host  # type: ignore[attr-defined]
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+
+    proc = engine.dy("login", "-u", "clitest", "--password-stdin", host, stdin=b"wrong\n",
+                     env=env)
+    assert proc.returncode == 1
+    assert b"Error response from daemon" in proc.stderr
+    assert not os.path.exists(os.path.join(tmp_path, "config.json"))
+
+    proc = engine.dy("login", "-u", "clitest", "--password-stdin", host, stdin=b"s3cret\n",
+                     env=env)
+    assert (proc.returncode, proc.stdout) == (0, b"Login Succeeded\n"), proc.stderr
+    with open(os.path.join(tmp_path, "config.json")) as f:
+        assert host in json.load(f)["auths"]
+
+    repo = f"{host}/cli/{uniq('bb')}"
+    engine.ok("tag", "busybox", f"{repo}:1")
+    proc = engine.dy("push", f"{repo}:1", env=env)
+    assert proc.returncode == 0, proc.stderr
+    pushed = proc.stdout.decode()
+    assert f"The push refers to repository [{repo}]" in pushed
+    assert "1: digest: sha256:" in pushed
+
+    engine.ok("rmi", f"{repo}:1")
+    proc = engine.dy("pull", f"{repo}:1", env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines[0] == "1: Pulling from cli/" + repo.rsplit("/", 1)[1]
+    assert any(line.startswith("Digest: sha256:") for line in lines)
+    assert lines[-1] == f"{repo}:1"
+
+    engine.ok("rmi", f"{repo}:1")
+    proc = engine.dy("run", "--rm", f"{repo}:1", "echo", "pulled and ran", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"pulled and ran\n"
+    assert f"Unable to find image '{repo}:1' locally".encode() in proc.stderr
+
+    # without credentials the registry refuses the daemon
+    engine.ok("rmi", f"{repo}:1")
+    proc = engine.dy("logout", host, env=env)
+    assert proc.stdout.decode() == f"Removing login credentials for {host}\n"
+    proc = engine.dy("pull", f"{repo}:1", env=env)
+    assert proc.returncode == 1
+    assert b"no basic auth credentials" in proc.stderr or b"unauthorized" in proc.stderr
