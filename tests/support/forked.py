@@ -1,4 +1,4 @@
-"""Run a function in a forked child and get its result back (for seccomp/capability tests).
+"""Run code in a child: a function in a fork with its result back, or a script inside a cgroup.
 
 Installing a seccomp filter or dropping capabilities cannot be undone, so such tests do it in
 a child process. The child sends ``repr``-free JSON through a pipe; an exception in the child
@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+
+class _Joinable(Protocol):
+    def apply(self, pid: int) -> None: ...
 
 
 def run_forked(fn: Callable[[], Any]) -> Any:
@@ -39,3 +45,17 @@ def run_forked(fn: Callable[[], Any]) -> Any:
     if "error" in answer:
         raise AssertionError(f"child failed: {answer['error']}\n{answer['trace']}")
     return answer["result"]
+
+
+def spawn(cg: _Joinable, code: str) -> subprocess.Popen[bytes]:
+    """Start ``python -c code`` inside ``cg``: the child waits on a pipe until it has joined."""
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", f"import os\nos.read({r}, 1)\n{code}"],
+                            pass_fds=(r,), stdout=subprocess.PIPE)
+    os.close(r)
+    try:
+        cg.apply(proc.pid)
+    finally:
+        os.write(w, b"go")
+        os.close(w)
+    return proc

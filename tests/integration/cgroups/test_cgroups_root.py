@@ -12,14 +12,13 @@ import json
 import os
 import select
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from dockyard.cgroups import Cgroup, open_cgroup
+from tests.support.forked import spawn
 
 pytestmark = pytest.mark.root
 
@@ -39,20 +38,6 @@ def cgroup() -> Iterator[Cgroup]:
                 os.rmdir(os.path.dirname(directory))  # /dockyard-test, if no other test uses it
             except OSError:
                 pass
-
-
-def spawn(cg: Cgroup, code: str) -> subprocess.Popen[bytes]:
-    """Start ``python -c code`` inside ``cg``: the child waits on a pipe until it has joined."""
-    r, w = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-c", f"import os\nos.read({r}, 1)\n{code}"],
-                            pass_fds=(r,), stdout=subprocess.PIPE)
-    os.close(r)
-    try:
-        cg.apply(proc.pid)
-    finally:
-        os.write(w, b"go")
-        os.close(w)
-    return proc
 
 
 def test_limits_are_written_to_the_kernel(cgroup: Cgroup) -> None:
