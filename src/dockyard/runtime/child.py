@@ -9,38 +9,39 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from dockyard.linux import capabilities, libc  # noqa: F401  (imported before the fork: see _init)
-from dockyard.linux.syscalls import RealSyscalls
-from dockyard.runtime import rootfs as rfs
+if TYPE_CHECKING:
+    from dockyard.linux.syscalls import Syscalls
+
+from dockyard.linux import libc
 from dockyard.runtime.namespaces import NAMESPACES, join_order, new_flags
-from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
 from dockyard.runtime.sync import Channel
 
 __all__ = ["ExecPlan", "InitPlan", "run_child", "stage1_create", "stage1_exec"]
 
 
-@dataclass(frozen=True)
 class InitPlan:
-    spec: dict[str, Any]
-    bundle: str
-    rootfs: str
-    fifo_fd: int   # O_PATH fd of exec.fifo opened by the parent: the state dir is 0700
-    stdio: tuple[int, int, int] | None
-    seccomp: bytes | None
-    seccomp_flags: int
+    """What the init needs; ``fifo_fd`` is an O_PATH fd of exec.fifo opened by the parent
+    (the state directory is 0700: a user-namespaced init could not open it by path)."""
+
+    __slots__ = ("bundle", "fifo_fd", "rootfs", "seccomp", "seccomp_flags", "spec", "stdio")
+
+    def __init__(self, spec: dict[str, Any], bundle: str, rootfs: str, fifo_fd: int,
+                 stdio: tuple[int, int, int] | None, seccomp: bytes | None,
+                 seccomp_flags: int) -> None:
+        self.spec, self.bundle, self.rootfs, self.fifo_fd = spec, bundle, rootfs, fifo_fd
+        self.stdio, self.seccomp, self.seccomp_flags = stdio, seccomp, seccomp_flags
 
 
-@dataclass(frozen=True)
 class ExecPlan:
-    process: dict[str, Any]
-    init_pid: int
-    ns_types: tuple[str, ...]
-    stdio: tuple[int, int, int] | None
-    seccomp: bytes | None
-    seccomp_flags: int
+    __slots__ = ("init_pid", "ns_types", "process", "seccomp", "seccomp_flags", "stdio")
+
+    def __init__(self, process: dict[str, Any], init_pid: int, ns_types: tuple[str, ...],
+                 stdio: tuple[int, int, int] | None, seccomp: bytes | None,
+                 seccomp_flags: int) -> None:
+        self.process, self.init_pid, self.ns_types = process, init_pid, ns_types
+        self.stdio, self.seccomp, self.seccomp_flags = stdio, seccomp, seccomp_flags
 
 
 def run_child(ch: Channel, body: Callable[[], None]) -> NoReturn:
@@ -61,9 +62,12 @@ def run_child(ch: Channel, body: Callable[[], None]) -> NoReturn:
 
 
 def preload(seccomp: bytes | None, hooks: dict[str, Any] | None, terminal: bool) -> None:
-    """Import, before forking, what the children need only sometimes (the rest is imported at
-    the top of this module): after the uid switch into a user namespace or pivot_root, the
-    host's Python library may be out of reach."""
+    """Import what the children need, first thing in S1 (in parallel with the parent's cgroup
+    work): after the uid switch into a user namespace or pivot_root, the host's Python
+    library may be out of reach."""
+    from dockyard.linux import capabilities, syscalls  # noqa: F401
+    from dockyard.runtime import process, rootfs  # noqa: F401
+
     if terminal:
         from dockyard.linux import pty  # noqa: F401
     if seccomp:
@@ -112,6 +116,7 @@ def _host_cgroup_dirs() -> list[tuple[str, str]]:
 
 
 def stage1_create(ch: Channel, plan: InitPlan) -> None:
+    preload(plan.seccomp, plan.spec.get("hooks"), bool(plan.spec["process"].get("terminal")))
     ch.expect("go")
     linux = plan.spec.get("linux") or {}
     namespaces = linux.get("namespaces") or []
@@ -141,8 +146,10 @@ def stage1_create(ch: Channel, plan: InitPlan) -> None:
 
 
 def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[str, str]]) -> None:
-    # every module this needs was imported by the parent before the fork (preload): after
-    # the uid switch or pivot_root, the host's Python library may be out of reach
+    from dockyard.linux.syscalls import RealSyscalls  # all preloaded by S1
+    from dockyard.runtime import rootfs as rfs
+    from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
+
     reset_signals()
 
     spec, proc = plan.spec, plan.spec["process"]
@@ -187,7 +194,7 @@ def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[
     exec_prepared(prepared)
 
 
-def _console(ch: Channel, sys: Any, rootfs: str, proc: dict[str, Any]) -> int:
+def _console(ch: Channel, sys: Syscalls, rootfs: str, proc: dict[str, Any]) -> int:
     """Open a pty on the container's devpts, bind its slave on /dev/console, send the master."""
     from dockyard.linux import pty
     from dockyard.linux.mountflags import MS_BIND
@@ -207,6 +214,7 @@ def _console(ch: Channel, sys: Any, rootfs: str, proc: dict[str, Any]) -> int:
 
 
 def stage1_exec(ch: Channel, plan: ExecPlan) -> None:
+    preload(plan.seccomp, None, bool(plan.process.get("terminal")))
     ch.expect("go")
     fds = {kind: os.open(f"/proc/{plan.init_pid}/ns/{NAMESPACES[kind][1]}",
                          os.O_RDONLY | os.O_CLOEXEC) for kind in plan.ns_types}
@@ -220,6 +228,8 @@ def stage1_exec(ch: Channel, plan: ExecPlan) -> None:
 
 
 def _exec(ch: Channel, plan: ExecPlan) -> None:
+    from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
+
     reset_signals()
     proc = plan.process
     os.setsid()

@@ -5,13 +5,14 @@ Global options: ``--root DIR`` (state, default /run/dockyard/runtime), ``--log F
 expects: ``{"level":"error","msg":...,"time":...}``), and runc's ``--debug``,
 ``--systemd-cgroup``, ``--criu``, ``--rootless`` (accepted, ignored). Exit status 1 on error.
 
-Start-up matters (one process per container operation): only argparse, json and os are
-imported up front; each verb imports what it needs.
+Start-up matters (one process per container operation): options are parsed by a small
+table-driven parser (Go-flag style like runc: ``-x``, ``--long``, ``--long=value``; argparse
+alone costs more than a millisecond budget allows), only json, os and sys are imported up
+front, and each verb imports what it needs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -41,89 +42,171 @@ class _Log:
             pass
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dockyard-runtime",
-                                description="OCI runtime with runc's command-line contract")
-    p.add_argument("--root", default="/run/dockyard/runtime")
-    p.add_argument("--log", default=None)
-    p.add_argument("--log-format", default="text", choices=("text", "json"))
-    for flag in ("--debug", "--systemd-cgroup"):
-        p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--criu", help=argparse.SUPPRESS)
-    p.add_argument("--rootless", help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+# verb -> (positionals, {flag: (kind, short)}); kinds: bool, str, int, list.
+# A "*" positional takes the rest of the line (exec's command, ps's ps(1) arguments).
+_CREATE_FLAGS = {"bundle": ("str", "b"), "pid-file": ("str", ""), "console-socket": ("str", ""),
+                 "no-pivot": ("bool", ""), "no-new-keyring": ("bool", ""),
+                 "preserve-fds": ("int", "")}
+VERBS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]], str]] = {
+    "create": (("id",), _CREATE_FLAGS, "create a container; its init waits for start"),
+    "start": (("id",), {}, "start the user process of a created container"),
+    "state": (("id",), {}, "print the state of a container as JSON"),
+    "kill": (("id", "signal?"), {"all": ("bool", "a")},
+             "send a signal (default SIGTERM) to the init, or to every process with --all"),
+    "delete": (("id",), {"force": ("bool", "f")}, "delete a stopped container (--force: any)"),
+    "run": (("id",), {**_CREATE_FLAGS, "detach": ("bool", "d"), "keep": ("bool", "")},
+            "create and start a container, wait for it, delete it"),
+    "exec": (("id", "*command"),
+             {"process": ("str", "p"), "console-socket": ("str", ""), "detach": ("bool", "d"),
+              "pid-file": ("str", ""), "tty": ("bool", "t"), "cwd": ("str", ""),
+              "env": ("list", "e"), "user": ("str", "u"), "no-new-privs": ("bool", ""),
+              "preserve-fds": ("int", "")},
+             "run one more process in a running container"),
+    "pause": (("id",), {}, "freeze every process of a container"),
+    "resume": (("id",), {}, "thaw a paused container"),
+    "ps": (("id", "*ps_args"), {"format": ("str", "f")}, "list a container's processes"),
+    "list": ((), {"format": ("str", "f"), "quiet": ("bool", "q")}, "list containers"),
+    "features": ((), {}, "print the features this runtime supports (JSON)"),
+    "spec": ((), {"bundle": ("str", "b"), "rootless": ("bool", "")},
+             "write a default config.json into the bundle"),
+    "update": (("id",), {"resources": ("str", "r"), "memory": ("int", ""),
+                         "memory-swap": ("int", ""), "pids-limit": ("int", ""),
+                         "cpu-shares": ("int", ""), "cpu-quota": ("int", ""),
+                         "cpu-period": ("int", ""), "cpuset-cpus": ("str", ""),
+                         "cpuset-mems": ("str", "")},
+               "update a container's resource limits (--resources FILE or - for stdin)"),
+}
+_GLOBAL_FLAGS = {"root": ("str", ""), "log": ("str", ""), "log-format": ("str", ""),
+                 "debug": ("bool", ""), "systemd-cgroup": ("bool", ""), "criu": ("str", ""),
+                 "rootless": ("str", ""), "help": ("bool", "h")}
+_DEFAULTS = {"bundle": ".", "format": "table", "root": "/run/dockyard/runtime",
+             "log-format": "text", "preserve-fds": 0}
 
-    def cmd(name: str, help_: str, *, with_id: bool = True) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help_)
-        if with_id:
-            c.add_argument("id")
-        return c
 
-    def create_opts(c: argparse.ArgumentParser) -> None:
-        c.add_argument("--bundle", "-b", default=".")
-        c.add_argument("--pid-file")
-        c.add_argument("--console-socket")
-        c.add_argument("--no-pivot", action="store_true")
-        c.add_argument("--no-new-keyring", action="store_true")
-        c.add_argument("--preserve-fds", type=int, default=0)
+class UsageError(Exception):
+    pass
 
-    create_opts(cmd("create", "create a container, its init waits for start"))
-    cmd("start", "start the user process of a created container")
-    cmd("state", "print the state of a container as JSON")
-    c = cmd("kill", "send a signal to the container's init (default SIGTERM)")
-    c.add_argument("signal", nargs="?", default="SIGTERM")
-    c.add_argument("--all", "-a", action="store_true")
-    c = cmd("delete", "delete a stopped container (--force: any)")
-    c.add_argument("--force", "-f", action="store_true")
-    c = cmd("run", "create and start a container, wait for it, delete it")
-    create_opts(c)
-    c.add_argument("--detach", "-d", action="store_true")
-    c.add_argument("--keep", action="store_true")
-    c = cmd("exec", "run a process in a running container")
-    c.add_argument("--process", "-p")
-    c.add_argument("--console-socket")
-    c.add_argument("--detach", "-d", action="store_true")
-    c.add_argument("--pid-file")
-    c.add_argument("--tty", "-t", action="store_true")
-    c.add_argument("--cwd")
-    c.add_argument("--env", "-e", action="append", default=[])
-    c.add_argument("--user", "-u")
-    c.add_argument("--no-new-privs", action="store_true")
-    c.add_argument("--preserve-fds", type=int, default=0)
-    c.add_argument("command", nargs=argparse.REMAINDER)
-    cmd("pause", "freeze every process of a container")
-    cmd("resume", "thaw a paused container")
-    c = cmd("ps", "list the processes of a container")
-    c.add_argument("--format", "-f", default="table", choices=("table", "json"))
-    c.add_argument("ps_args", nargs=argparse.REMAINDER)
-    c = cmd("list", "list containers", with_id=False)
-    c.add_argument("--format", "-f", default="table", choices=("table", "json"))
-    c.add_argument("--quiet", "-q", action="store_true")
-    cmd("features", "print the features this runtime supports (JSON)", with_id=False)
-    c = cmd("spec", "write a default config.json", with_id=False)
-    c.add_argument("--bundle", "-b", default=".")
-    c.add_argument("--rootless", action="store_true")
-    c = cmd("update", "update a container's resource limits")
-    c.add_argument("--resources", "-r")
-    c.add_argument("--memory", type=int)
-    c.add_argument("--memory-swap", type=int)
-    c.add_argument("--pids-limit", type=int)
-    c.add_argument("--cpu-shares", type=int)
-    c.add_argument("--cpu-quota", type=int)
-    c.add_argument("--cpu-period", type=int)
-    c.add_argument("--cpuset-cpus")
-    c.add_argument("--cpuset-mems")
-    return p
+
+class Args:
+    """Parsed options: flag names with ``-`` as ``_`` (``args.pid_file``)."""
+
+    def __init__(self, flags: dict[str, Any]) -> None:
+        self.__dict__.update({k.replace("-", "_"): v for k, v in flags.items()})
+
+
+def _init_flags(table: dict[str, tuple[str, str]], into: dict[str, Any]) -> None:
+    for name, (kind, _) in table.items():
+        into[name] = _DEFAULTS.get(name, {"bool": False, "list": []}.get(kind))
+        if kind == "list":
+            into[name] = []
+
+
+def _take_flag(argv: list[str], i: int, table: dict[str, tuple[str, str]],
+               out: dict[str, Any]) -> int:
+    """Parse the flag at argv[i] (Go style: -x, --x, -long, --long=value); return next i."""
+    arg = argv[i]
+    name, eq, value = arg.lstrip("-").partition("=")
+    if len(name) == 1:
+        name = next((n for n, (_, short) in table.items() if short == name), name)
+    if name not in table:
+        raise UsageError(f"flag provided but not defined: {arg}")
+    kind = table[name][0]
+    if kind == "bool":
+        out[name] = value.lower() not in ("false", "0") if eq else True
+        return i + 1
+    if not eq:
+        if i + 1 >= len(argv):
+            raise UsageError(f"flag needs an argument: {arg}")
+        value, i = argv[i + 1], i + 1
+    if kind == "int":
+        try:
+            out[name] = int(value)
+        except ValueError:
+            raise UsageError(f"invalid value {value!r} for flag {arg}") from None
+    elif kind == "list":
+        out[name].append(value)
+    else:
+        out[name] = value
+    return i + 1
+
+
+def parse_args(argv: list[str]) -> tuple[str, Args]:
+    flags: dict[str, Any] = {}
+    _init_flags(_GLOBAL_FLAGS, flags)
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        i = _take_flag(argv, i, _GLOBAL_FLAGS, flags)
+    if flags["help"] or i >= len(argv):
+        raise UsageError("")
+    verb = argv[i]
+    if verb not in VERBS:
+        raise UsageError(f"no such command: {verb}")
+    positionals, table, _ = VERBS[verb]
+    _init_flags(table, flags)
+    rest: list[str] = []
+    i += 1
+    while i < len(argv):
+        arg = argv[i]
+        if positionals and positionals[-1].startswith("*") and len(rest) == len(positionals) - 1:
+            rest.append(argv[i:])  # type: ignore[arg-type]
+            break
+        if arg == "--":
+            rest.extend(argv[i + 1 :])
+            break
+        if arg.startswith("-") and arg != "-":
+            i = _take_flag(argv, i, table, flags)
+        else:
+            rest.append(arg)
+            i += 1
+    for j, pos in enumerate(positionals):
+        name = pos.strip("*?")
+        if j < len(rest):
+            flags[name] = rest[j]
+        elif pos.startswith("*"):
+            flags[name] = []
+        elif pos.endswith("?"):
+            flags[name] = None
+        else:
+            raise UsageError(f'"{verb}" requires a container {name}')
+    if len(rest) > len(positionals):
+        raise UsageError(f"unexpected argument: {rest[len(positionals)]}")
+    return verb, Args(flags)
+
+
+def usage() -> str:
+    lines = ["usage: dockyard-runtime [--root DIR] [--log FILE] [--log-format text|json] "
+             "COMMAND [OPTIONS] [ID]", "", "An OCI runtime with runc's command-line contract.",
+             "", "commands:"]
+    for verb, (positionals, table, help_) in VERBS.items():
+        opts = " ".join(f"[--{n}{'' if k == 'bool' else ' ' + k.upper()}]"
+                        for n, (k, _) in table.items())
+        args = " ".join(p.strip("*?").upper() for p in positionals)
+        lines.append(f"  {verb:<9} {help_}")
+        lines.append(f"            {verb} {opts} {args}".rstrip())
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Entry point; with ``argv`` None (the console script) it ends the process itself."""
+    if argv is None:
+        code = main(sys.argv[1:])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # skip interpreter teardown: a CLI run per container operation
+    try:
+        verb, args = parse_args(argv)
+    except UsageError as exc:
+        if str(exc):
+            print(f"dockyard-runtime: {exc}", file=sys.stderr)
+            return 2
+        print(usage())
+        return 0
     log = _Log(args.log, args.log_format)
     try:
         from dockyard.runtime.runtime import Runtime
 
         rt = Runtime(args.root, warn=lambda m: log.write("warning", m))
-        code = _COMMANDS[args.verb](rt, args)
+        code = _COMMANDS[verb](rt, args)
     except Exception as exc:
         from dockyard.errors import ContainerNotFound, DockyardError
 
@@ -153,30 +236,30 @@ def _send_console(path: str) -> Any:
     return send
 
 
-def _cmd_create(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_create(rt: Any, a: Args) -> int:
     console = _send_console(a.console_socket) if a.console_socket else None
     rt.create(a.id, a.bundle, console=console, pid_file=a.pid_file)
     return 0
 
 
-def _cmd_start(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_start(rt: Any, a: Args) -> int:
     rt.start(a.id)
     return 0
 
 
-def _cmd_state(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_state(rt: Any, a: Args) -> int:
     print(json.dumps(rt.state(a.id).to_oci(), indent=2))
     return 0
 
 
-def _cmd_kill(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_kill(rt: Any, a: Args) -> int:
     from dockyard.runtime.kill import parse_signal
 
-    rt.kill(a.id, parse_signal(a.signal), all=a.all)
+    rt.kill(a.id, parse_signal(a.signal or "SIGTERM"), all=a.all)
     return 0
 
 
-def _cmd_delete(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_delete(rt: Any, a: Args) -> int:
     from dockyard.errors import ContainerNotFound
 
     try:
@@ -187,17 +270,17 @@ def _cmd_delete(rt: Any, a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_pause(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_pause(rt: Any, a: Args) -> int:
     rt.pause(a.id)
     return 0
 
 
-def _cmd_resume(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_resume(rt: Any, a: Args) -> int:
     rt.resume(a.id)
     return 0
 
 
-def _cmd_ps(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_ps(rt: Any, a: Args) -> int:
     pids = rt.ps(a.id)
     if a.format == "json":
         print(json.dumps(pids))
@@ -213,7 +296,7 @@ def _cmd_ps(rt: Any, a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_list(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_list(rt: Any, a: Args) -> int:
     states = rt.list()
     if a.quiet:
         for s in states:
@@ -228,14 +311,14 @@ def _cmd_list(rt: Any, a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_features(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_features(rt: Any, a: Args) -> int:
     from dockyard.runtime.features import features
 
     print(json.dumps(features(), indent=4))
     return 0
 
 
-def _cmd_spec(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_spec(rt: Any, a: Args) -> int:
     from dockyard.errors import Conflict
     from dockyard.oci.runtime_spec import default_spec
 
@@ -247,7 +330,7 @@ def _cmd_spec(rt: Any, a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_update(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_update(rt: Any, a: Args) -> int:
     resources: dict[str, Any] = {}
     if a.resources:
         if a.resources == "-":
@@ -269,7 +352,7 @@ def _cmd_update(rt: Any, a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_exec(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_exec(rt: Any, a: Args) -> int:
     from dockyard.runtime import run as runmod
 
     if a.process:
@@ -281,7 +364,7 @@ def _cmd_exec(rt: Any, a: argparse.Namespace) -> int:
                                 detach=a.detach, pid_file=a.pid_file)
 
 
-def _cmd_run(rt: Any, a: argparse.Namespace) -> int:
+def _cmd_run(rt: Any, a: Args) -> int:
     from dockyard.runtime import run as runmod
 
     return runmod.run(rt, a.id, a.bundle, console_socket=a.console_socket, detach=a.detach,

@@ -19,7 +19,7 @@ from dockyard.linux import proc
 from dockyard.runtime import state as st
 from dockyard.runtime.bundle import load_bundle
 from dockyard.runtime.cgroup import cgroup_path, open_cg
-from dockyard.runtime.child import InitPlan, preload, stage1_create
+from dockyard.runtime.child import InitPlan, stage1_create
 from dockyard.runtime.spawn import Spawn
 
 if TYPE_CHECKING:
@@ -70,6 +70,12 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         fifo = os.path.join(sdir, "exec.fifo")
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo_fd, stdio, seccomp_program,
+                        seccomp_flags)
+        # fork first: S1 imports what the init needs while we set up the cgroup (2 cores)
+        spawn = Spawn(lambda ch: stage1_create(ch, plan))
+        os.close(fifo_fd)
         cg_path = cgroup_path(spec, container_id)
         cg = open_cg(cg_path)
         if cg is None:
@@ -77,13 +83,6 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         else:
             cg.create()
             cg.set((spec.get("linux") or {}).get("resources") or {})
-        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-        plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo_fd, stdio, seccomp_program,
-                        seccomp_flags)
-        preload(seccomp_program, spec.get("hooks"), bool(spec["process"].get("terminal")))
-        spawn = Spawn(lambda ch: stage1_create(ch, plan))
-        os.close(fifo_fd)
-        if cg is not None:
             cg.apply(spawn.s1)
         linux = spec.get("linux") or {}
 

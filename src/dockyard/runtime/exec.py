@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict
 from dockyard.oci import runtime_spec
-from dockyard.runtime.child import ExecPlan, preload, stage1_exec
+from dockyard.runtime.child import ExecPlan, stage1_exec
 from dockyard.runtime.create import compile_seccomp
 from dockyard.runtime.spawn import Spawn
 
@@ -31,7 +31,6 @@ def exec_process(rt: Runtime, container_id: str, process: dict[str, Any], *,
     seccomp_program, seccomp_flags = compile_seccomp(spec)
     ns_types = tuple(ns["type"] for ns in (spec.get("linux") or {}).get("namespaces") or [])
     plan = ExecPlan(process, record.pid, ns_types, stdio, seccomp_program, seccomp_flags)
-    preload(seccomp_program, None, bool(process.get("terminal")))
     spawn = Spawn(lambda ch: stage1_exec(ch, plan))
     cg = rt.cgroup(record)
     if cg is not None:

@@ -8,7 +8,6 @@ proxied to the CLI's own stdin/stdout.
 
 from __future__ import annotations
 
-import argparse
 import os
 import select
 import signal
@@ -135,7 +134,7 @@ def _proxy(pid: int, master: int) -> None:
         sys.stdout.flush()
 
 
-def process_from_flags(rt: Any, a: argparse.Namespace) -> dict[str, Any]:
+def process_from_flags(rt: Any, a: Any) -> dict[str, Any]:
     """runc's ``exec ID CMD...`` form: the container's process, with the flags applied."""
     from dockyard.errors import InvalidArgument
     from dockyard.runtime.state import load_record
