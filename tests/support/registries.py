@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import tarfile
 import time
@@ -302,3 +303,112 @@ class GoRegistry:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+# -- the reference dockerd, private ------------------------------------------------------------
+
+
+class PrivateDockerd:
+    """dockerd 20.10 with its own data root, exec root and socket; no bridge, no iptables."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.sock = os.path.join(root, "docker.sock")
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}"}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("dockerd") is not None and shutil.which("docker") is not None
+
+    def start(self, timeout: float = 60) -> PrivateDockerd:
+        os.makedirs(self.root, exist_ok=True)
+        log = open(os.path.join(self.root, "dockerd.log"), "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
+             "--pidfile", f"{self.root}/dockerd.pid", "-H", f"unix://{self.sock}",
+             "--bridge=none", "--iptables=false", "--ip6tables=false"],
+            stdout=log, stderr=log, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.docker("version", check=False).returncode == 0:
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("dockerd did not start")
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True,
+                              check=False, timeout=120)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"docker {args}: {proc.stderr.strip()}")
+        return proc
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        subprocess.run(["umount", "-R", f"{self.root}/data"], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def layer_dirs(self, image_id: str) -> list[str]:
+        """The overlay2 diff directories of an image's layers, bottom first."""
+        info = json.loads(self.docker("image", "inspect", image_id).stdout)[0]
+        diff_ids = info["RootFS"]["Layers"]
+        out = []
+        chain = ""
+        for diff_id in diff_ids:
+            chain = diff_id if not chain else sha256(f"{chain} {diff_id}".encode())
+            db = f"{self.root}/data/image/overlay2/layerdb/sha256/{chain.split(':')[1]}/cache-id"
+            with open(db) as f:
+                out.append(f"{self.root}/data/overlay2/{f.read().strip()}/diff")
+        return out
+
+
+def tree(root: str) -> dict[str, tuple[Any, ...]]:
+    """A comparable description of a directory: type, mode, owner, size, content hash,
+    link target, device numbers, overlay xattrs; hardlinks as groups."""
+    out: dict[str, tuple[Any, ...]] = {}
+    inodes: dict[int, list[str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            st = os.lstat(path)
+            kind = stat.S_IFMT(st.st_mode)
+            extra: Any = None
+            if stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    extra = hashlib.sha256(f.read()).hexdigest()
+                if st.st_nlink > 1:
+                    inodes.setdefault(st.st_ino, []).append(rel)
+            elif stat.S_ISLNK(st.st_mode):
+                extra = os.readlink(path)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                extra = (os.major(st.st_rdev), os.minor(st.st_rdev))
+            try:
+                xattrs = tuple(sorted(
+                    (x, os.getxattr(path, x, follow_symlinks=False))
+                    for x in os.listxattr(path, follow_symlinks=False) if "overlay" in x
+                ))
+            except OSError:
+                xattrs = ()
+            mtime = int(st.st_mtime) if not stat.S_ISLNK(st.st_mode) and not stat.S_ISDIR(st.st_mode) else None
+            out[rel] = (kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                        st.st_size if stat.S_ISREG(st.st_mode) else None, extra, xattrs, mtime)
+    for group in inodes.values():
+        for rel in group:
+            out[rel] = (*out[rel], tuple(sorted(group)))
+    return out
