@@ -26,7 +26,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
@@ -292,12 +292,16 @@ class RegistryApp:
             return web.Response(status=202, headers={"Content-Length": "0"})
         if request.method not in ("GET", "HEAD"):
             raise RegistryError("UNSUPPORTED", status=405)
-        if self.proxy is not None:
-            await self.proxy.ensure_blob(name, d)
-        size = self.store.repo_blob_size(name, d, touch=request.method == "HEAD")
         headers = {"Docker-Content-Digest": str(d), "ETag": f'"{d}"',
                    "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes",
                    "Cache-Control": "max-age=31536000"}
+        if self.proxy is not None:
+            if request.method == "GET":
+                streamed = await self.proxy.stream_blob(name, d)
+                if streamed is not None:
+                    return await _stream(request, headers, *streamed)
+            await self.proxy.ensure_blob(name, d)
+        size = self.store.repo_blob_size(name, d, touch=request.method == "HEAD")
         if request.method == "HEAD":
             headers["Content-Length"] = str(size)
             return web.Response(status=200, headers=headers)
@@ -406,6 +410,25 @@ class RegistryApp:
             self._hashes[up.uuid] = state
             if len(self._hashes) > 4096:
                 self._hashes.pop(next(iter(self._hashes)))
+
+
+async def _stream(request: web.Request, headers: dict[str, str], size: int | None,
+                  chunks: AsyncIterator[bytes]) -> web.StreamResponse:
+    """Answer with bytes still arriving (pull-through cache miss); no Range on this path."""
+    resp = web.StreamResponse(headers={k: v for k, v in headers.items() if k != "Accept-Ranges"})
+    if size is not None:
+        resp.content_length = size
+    await resp.prepare(request)
+    try:
+        async for chunk in chunks:
+            await resp.write(chunk)
+    except RegistryError:
+        # the status line is gone: cut the connection so the client sees a short body
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    await resp.write_eof()
+    return resp
 
 
 def _write_piece(writer: Writer, state: _HashState | None, data: bytes) -> None:

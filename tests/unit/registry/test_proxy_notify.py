@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +14,13 @@ import pytest
 from aiohttp import web
 
 from dockyard.registry.config import Endpoint, TokenConfig
-from tests.unit.registry.harness import RunningRegistry, base_config, make_image, sha256
+from tests.unit.registry.harness import (
+    RunningRegistry,
+    ThreadedApp,
+    base_config,
+    make_image,
+    sha256,
+)
 from tests.unit.registry.test_auth import _key
 
 
@@ -119,3 +127,65 @@ def test_push_and_delete_notify_the_webhook(tmp_path: pytest.TempPathFactory) ->
     finally:
         registry.stop()
         hook.stop()
+
+
+def _slow_remote(blob: bytes, served: bytes, requests: list[str]) -> ThreadedApp:
+    """A remote that sends ``served`` (claimed to be ``blob``) in pieces, with pauses."""
+
+    async def get_blob(request: web.Request) -> web.StreamResponse:
+        requests.append(request.path)
+        if request.match_info["digest"] != sha256(blob):
+            return web.Response(status=404)
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        resp.content_length = len(served)
+        await resp.prepare(request)
+        for i in range(0, len(served), 256 * 1024):
+            await resp.write(served[i:i + 256 * 1024])
+            await asyncio.sleep(0.01)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/v2/lib/blob/blobs/{digest}", get_blob)
+    return ThreadedApp(app)
+
+
+def test_cache_miss_streams_to_concurrent_clients_with_one_fetch(
+        tmp_path: pytest.TempPathFactory) -> None:
+    blob = os.urandom(3 << 20)
+    requests: list[str] = []
+    remote = _slow_remote(blob, blob, requests)
+    cache = RunningRegistry(base_config(f"{tmp_path}/cache", proxy_url=remote.url))
+    try:
+        bodies: list[bytes] = []
+        threads = [threading.Thread(target=lambda: bodies.append(
+            cache.request("GET", f"/v2/lib/blob/blobs/{sha256(blob)}").body)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert bodies == [blob] * 3
+        assert len(requests) == 1
+        again = cache.request("GET", f"/v2/lib/blob/blobs/{sha256(blob)}",
+                              headers={"Range": "bytes=0-9"})
+        assert again.status == 206 and again.body == blob[:10]
+        assert len(requests) == 1
+    finally:
+        cache.stop()
+        remote.stop()
+
+
+def test_cache_refuses_a_remote_blob_that_does_not_match(tmp_path: pytest.TempPathFactory) -> None:
+    blob = os.urandom(1 << 20)
+    remote = _slow_remote(blob, os.urandom(len(blob)), [])
+    cache = RunningRegistry(base_config(f"{tmp_path}/cache", proxy_url=remote.url))
+    try:
+        with pytest.raises(http.client.IncompleteRead):
+            cache.request("GET", f"/v2/lib/blob/blobs/{sha256(blob)}")
+        assert cache.request("HEAD", f"/v2/lib/blob/blobs/{sha256(blob)}").status == 404
+        for sub in ("blobs", "uploads"):
+            found = [f for _, _, files in os.walk(f"{tmp_path}/cache/{sub}") for f in files]
+            assert found == []
+    finally:
+        cache.stop()
+        remote.stop()
