@@ -32,7 +32,10 @@ thread that has no_new_privs set *or* CAP_SYS_ADMIN in its effective set (seccom
 
 Syscall names libseccomp does not know (newer than 2.5.4, or of another architecture) are
 skipped, as runc skips them; a rule whose action equals the default action is skipped too
-(libseccomp refuses it). ``SCMP_ACT_NOTIFY`` (seccomp agents) is not supported.
+(libseccomp refuses it). Native syscalls numbered above every syscall the profile names get
+ENOSYS rather than the default action (runc's "ENOSYS stub", see :func:`_enosys_stub`), so
+a libc trying a call newer than the profile falls back. ``SCMP_ACT_NOTIFY`` (seccomp agents)
+is not supported.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import errno
 import hashlib
 import json
 import os
+import struct
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
@@ -231,9 +235,50 @@ def _compile(spec: Mapping[str, Any]) -> bytes:
                 raise InvalidArgument(f"linux.seccomp.architectures: libseccomp cannot add {arch}")
         for i, rule in enumerate(spec.get("syscalls") or ()):
             _add_rule(lib, ctx, rule, default, default_errno, f"linux.seccomp.syscalls[{i}]")
-        return _export(lib, ctx)
+        program = _export(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
+    if default in (_ACT_ALLOW, _ACT_LOG):
+        return program
+    return _enosys_stub(_highest_known(lib, spec)) + program
+
+
+def _highest_known(lib: ctypes.CDLL, spec: Mapping[str, Any]) -> int:
+    numbers = [lib.seccomp_syscall_resolve_name(str(name).encode())
+               for rule in spec.get("syscalls") or () for name in rule.get("names") or ()]
+    return max((n for n in numbers if n >= 0), default=-1)
+
+
+# struct seccomp_data: int nr (offset 0), u32 arch (offset 4); linux/audit.h arch tokens
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_X32_SYSCALL_BIT = 0x40000000
+
+
+def _sock_filter(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("<HBBI", code, jt, jf, k)
+
+
+def _enosys_stub(highest: int) -> bytes:
+    """Prepended to a filter: native syscalls newer than any the profile names -> ENOSYS.
+
+    runc does the same (libcontainer/seccomp/patchbpf): a profile written before a syscall
+    existed gives it the default action, EPERM, and libcs that try the new call first
+    (glibc's clone3, fchmodat2, ...) fall back only on ENOSYS. x32 calls are left alone.
+
+        ld [4] ; jeq ARCH, 0, 4 ; ld [0] ; jge X32_BIT, 2, 0 ; jgt HIGHEST, 0, 1 ; ret ERRNO(ENOSYS)
+    """
+    arch = _AUDIT_ARCH.get(_machine())
+    if arch is None or highest < 0:
+        return b""
+    ld_w_abs, jeq_k, jge_k, jgt_k, ret_k = 0x20, 0x15, 0x35, 0x25, 0x06
+    return b"".join([
+        _sock_filter(ld_w_abs, 0, 0, 4),
+        _sock_filter(jeq_k, 0, 4, arch),
+        _sock_filter(ld_w_abs, 0, 0, 0),
+        _sock_filter(jge_k, 2, 0, _X32_SYSCALL_BIT),
+        _sock_filter(jgt_k, 0, 1, highest),
+        _sock_filter(ret_k, 0, 0, _ACT_ERRNO | errno.ENOSYS),
+    ])
 
 
 def _add_rule(lib: ctypes.CDLL, ctx: int, rule: Mapping[str, Any], default: int,

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import pathlib
+import struct
 from typing import Any
 
 import pytest
@@ -90,10 +91,11 @@ def test_compiled_program_is_whole_sock_filters() -> None:
 
 
 def test_unknown_syscalls_and_rules_equal_to_the_default_are_skipped() -> None:
-    base = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}
+    # (write is 1 and read 0 on x86_64 and 64/63 on aarch64: the highest name stays write)
+    base = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["write"], "action": "SCMP_ACT_ALLOW"}]}
     extra = {**base, "syscalls": [*base["syscalls"],
                                   {"names": ["no_such_syscall_xyz"], "action": "SCMP_ACT_ALLOW"},
-                                  {"names": ["write"], "action": "SCMP_ACT_ERRNO"}]}
+                                  {"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}
     assert seccomp.compile(extra) == seccomp.compile(base)
 
 
@@ -126,11 +128,15 @@ def test_filter_flags_are_translated() -> None:
         seccomp.filter_flags({"flags": ["NOPE"]})
 
 
-def _install_with_nnp(spec: dict[str, Any]) -> None:
+def _install_with_nnp_program(program: bytes) -> None:
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    seccomp.install(seccomp.compile(spec))
+    seccomp.install(program)
+
+
+def _install_with_nnp(spec: dict[str, Any]) -> None:
+    _install_with_nnp_program(seccomp.compile(spec))
 
 
 def test_errno_rule_returns_the_given_errno_and_args_select(tmp_path: pathlib.Path) -> None:
@@ -189,3 +195,33 @@ def test_features_come_from_the_tables_compile_uses() -> None:
     for action in feats["actions"]:  # every advertised action compiles
         seccomp.compile({"defaultAction": "SCMP_ACT_ALLOW" if action != "SCMP_ACT_ALLOW" else "SCMP_ACT_LOG",
                          "syscalls": [{"names": ["mkdir"], "action": action}]})
+
+
+def test_syscalls_newer_than_the_profile_get_enosys_not_eperm() -> None:
+    machine = os.uname().machine
+    if machine not in GOARCH:
+        pytest.skip(f"no ENOSYS stub for {machine}")
+    program = seccomp.compile(seccomp.default_profile())
+    sys_reboot = {"x86_64": 169, "aarch64": 142}[machine]
+
+    def child() -> list[int]:
+        import ctypes
+
+        _install_with_nnp_program(program)
+        libc = ctypes.CDLL(None, use_errno=True)
+        out = []
+        for nr in (1000, sys_reboot):  # far past any syscall; a known one the profile denies
+            ret = libc.syscall(ctypes.c_long(nr), 0, 0, 0, 0)
+            out.append(ctypes.get_errno() if ret < 0 else 0)
+        return out
+
+    assert run_forked(child) == [errno.ENOSYS, errno.EPERM]
+
+
+def test_allow_by_default_filters_get_no_enosys_stub() -> None:
+    spec = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    deny = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ALLOW"}]}
+    # the stub's sixth instruction: ret SECCOMP_RET_ERRNO | ENOSYS
+    ret_enosys = struct.pack("<HBBI", 0x06, 0, 0, 0x00050000 | errno.ENOSYS)
+    assert seccomp.compile(deny)[40:48] == ret_enosys
+    assert seccomp.compile(spec)[40:48] != ret_enosys
