@@ -110,6 +110,7 @@ _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 _SECCOMP_SET_MODE_FILTER = 1
 _NR_SCMP_ERROR = -1
+_CACHE_FORMAT = b"dockyard-seccomp/2"  # bump when what compile() emits changes
 _ARG_MAX = 6
 
 
@@ -201,7 +202,7 @@ def compile(spec: Mapping[str, Any], *, cache_dir: str | None = None) -> bytes:
         return _compile(spec)
     version = bytes(_lib().seccomp_version().contents)
     key = hashlib.sha256(json.dumps(spec, separators=(",", ":")).encode() + version
-                         + _machine().encode()).hexdigest()
+                         + _machine().encode() + _CACHE_FORMAT).hexdigest()
     path = os.path.join(cache_dir, f"{key}.bpf")
     try:
         with open(path, "rb") as f:
