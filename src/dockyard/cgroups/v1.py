@@ -242,8 +242,10 @@ class CgroupV1(Cgroup):
             if weight_file is None or dev.get("weight") is None:
                 log.warning("linux.resources.blockIO.weightDevice: ignored, this kernel has no blkio weight")
                 continue
-            write_file(weight_file + "_device" if weight_file.endswith("blkio.weight") else weight_file,
-                       f"{dev['major']}:{dev['minor']} {dev['weight']}", "linux.resources.blockIO.weightDevice")
+            # CFQ has blkio.weight_device; BFQ takes "major:minor weight" in blkio.bfq.weight
+            device_file = weight_file + "_device" if os.path.basename(weight_file) == "blkio.weight" else weight_file
+            write_file(device_file, f"{dev['major']}:{dev['minor']} {dev['weight']}",
+                       "linux.resources.blockIO.weightDevice")
         throttles = {"throttleReadBpsDevice": "read_bps_device", "throttleWriteBpsDevice": "write_bps_device",
                      "throttleReadIOPSDevice": "read_iops_device", "throttleWriteIOPSDevice": "write_iops_device"}
         for key, name in throttles.items():

@@ -216,3 +216,11 @@ def test_device_rules_on_a_fresh_cgroup_reset_then_allow() -> None:
     assert writes[0] == ("a", False) and len(writes) == 1 + len(DEFAULT_RULES)
     # an allow-all target from a deny list: reset to allow
     assert v1_transition(DEFAULT_LIST, [{"allow": True, "access": "rwm"}]) == [("a", True)]
+
+
+def test_blkio_weights_go_to_bfq_when_that_is_the_kernels_scheduler(root: str) -> None:
+    write(os.path.join(root, "blkio", PATH, "blkio.bfq.weight"), "100")
+    open_cgroup(PATH, root=root).set({"blockIO": {"weight": 500}})
+    assert f(root, "blkio", "blkio.bfq.weight") == "500"
+    open_cgroup(PATH, root=root).set({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 200}]}})
+    assert f(root, "blkio", "blkio.bfq.weight") == "8:0 200"
