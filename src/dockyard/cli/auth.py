@@ -18,10 +18,14 @@ import base64
 import json
 import os
 import subprocess
-from typing import Any
 
 from dockyard.atomic import atomic_write
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["DOCKER_HUB", "encode_auth", "erase", "get", "registry_for", "store"]
 

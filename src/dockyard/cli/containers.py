@@ -7,7 +7,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 from urllib.parse import quote
 
 from dockyard.cli.context import Context, Parser, StatusError, UsageError
@@ -24,6 +23,11 @@ from dockyard.cli.format import (
     truncate,
 )
 from dockyard.errors import DockyardError, NotFound
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 PS_HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",

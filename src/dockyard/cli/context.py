@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    from typing import IO, Any, NoReturn
+
     from dockyard.client.api import Client
 
 __all__ = ["Context", "Parser", "StatusError", "UsageError"]

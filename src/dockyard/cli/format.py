@@ -12,9 +12,13 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from dockyard.cli.context import Context, UsageError
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["human_duration", "human_size", "parse_filters", "parse_time", "render_list",
            "tabulate"]

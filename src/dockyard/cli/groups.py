@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dockyard.cli.context import Context, UsageError
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CONTAINER = {name: ("run" if name in ("run", "create", "start", "attach", "exec")
                     else "containers", name) for name in (

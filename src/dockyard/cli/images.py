@@ -3,7 +3,6 @@ login, logout (and the ``image`` group's ls/inspect/rm/prune, see groups.py)."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from dockyard.cli.context import Context, Parser, StatusError, UsageError
@@ -17,6 +16,11 @@ from dockyard.cli.format import (
     truncate,
 )
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
                  "ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",

@@ -16,10 +16,14 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
-from typing import Any
 
 from dockyard.cli.context import Context, StatusError, UsageError
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["COMMANDS", "main"]
 

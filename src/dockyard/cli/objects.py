@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from dockyard.cli.containers import for_each
 from dockyard.cli.context import Context, Parser, UsageError
 from dockyard.cli.format import human_size, parse_filters, render_list, short_id
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _sub(ctx: Context, group: str, args: list[str], table: dict[str, Any]) -> int:

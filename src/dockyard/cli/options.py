@@ -15,9 +15,13 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from dockyard.cli.context import Parser, UsageError
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_create_flags", "build_create", "parse_bytes", "parse_cpus", "parse_duration",
            "parse_restart"]

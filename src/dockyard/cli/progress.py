@@ -13,10 +13,14 @@ would cost more start-up than the twenty lines below.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TextIO
 
 from dockyard.cli.format import human_size
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 __all__ = ["StreamError", "display", "progress_bar"]
 

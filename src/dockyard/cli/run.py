@@ -22,12 +22,16 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import quote
 
 from dockyard.cli.context import Context, Parser, StatusError, UsageError
 from dockyard.client.streams import STDERR, SYSERR, Hijacked
 from dockyard.errors import DockyardError, ImageNotFound
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["attach", "create", "exec", "run", "start"]
 

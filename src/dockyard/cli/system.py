@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import platform
 import sys
-from typing import Any
 
 from dockyard.cli.context import Context, Parser, UsageError
 from dockyard.cli.format import human_size, parse_filters, parse_time, render_list, tabulate
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def version(ctx: Context, args: list[str]) -> int:

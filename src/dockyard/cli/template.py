@@ -21,7 +21,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Template", "TemplateError", "go_str", "render"]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from dockyard import errors
@@ -22,11 +21,17 @@ from dockyard.client.streams import Hijacked, json_stream
 from dockyard.client.transport import Endpoint, connect, parse_host
 from dockyard.client.wire import Connection, Response
 
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    Params = Mapping[str, Any] | list[tuple[str, str]] | None
+
 __all__ = ["MAX_API_VERSION", "Client", "error_for"]
 
 MAX_API_VERSION = "1.41"
 USER_AGENT = "Dockyard-Client/0.1.0"
-Params = Mapping[str, Any] | list[tuple[str, str]] | None
 
 _STATUS_ERRORS: dict[int, type[errors.DockyardError]] = {
     304: errors.NotModified,

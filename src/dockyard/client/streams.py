@@ -26,7 +26,11 @@ import json
 import socket
 import struct
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
 __all__ = ["STDERR", "STDIN", "STDOUT", "FrameDemuxer", "Hijacked", "demux", "json_stream", "raw"]
 
@@ -34,8 +38,9 @@ STDIN, STDOUT, STDERR, SYSERR = 0, 1, 2, 3
 HEADER = struct.Struct(">BxxxL")
 
 
-class Readable(Protocol):
-    def read1(self, n: int = -1, /) -> bytes: ...
+if TYPE_CHECKING:
+    class Readable(Protocol):
+        def read1(self, n: int = -1, /) -> bytes: ...
 
 
 class FrameDemuxer:

@@ -19,7 +19,11 @@ from __future__ import annotations
 import io
 import socket
 from collections.abc import Iterable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Connection", "ProtocolError", "Response"]
 

@@ -159,14 +159,15 @@ def dockyard_daemon() -> Iterator[Engine]:
         pytest.skip(reason)
     if os.geteuid() != 0:
         pytest.skip("our daemon needs root")
-    work = tempfile.mkdtemp(prefix="dyo-")
-    sock = os.path.join(work, "dockyard.sock")
+    # short paths: per-container sockets live under the exec root (AF_UNIX allows 107 bytes)
+    work = tempfile.mkdtemp(prefix="y", dir="/tmp")
+    sock = os.path.join(work, "d.sock")
     log = os.path.join(work, "daemon.log")
     config = os.path.join(work, "daemon.json")
     with open(config, "w") as f:
         json.dump({"bridge": "none", "iptables": False}, f)
     cmd = [*DOCKYARD, "daemon", "--data-root", os.path.join(work, "data"), "--exec-root",
-           os.path.join(work, "x"), "--pidfile", os.path.join(work, "daemon.pid"),
+           work, "--pidfile", os.path.join(work, "daemon.pid"),
            "-H", f"unix://{sock}", "--config-file", config]
     with open(log, "wb") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,

@@ -1,0 +1,67 @@
+"""CLI start-up: ``dockyard`` vs ``docker`` for commands that barely touch the daemon.
+
+    .venv/bin/python bench/cli_startup.py [-n 30] [--host unix:///path/to/daemon.sock]
+
+Prints medians (ms) of: ``--version`` (no daemon), ``ps`` against an unreachable socket
+(argument parsing, client import, connect failure), and with ``--host``, ``ps`` and
+``version`` against a live daemon; the ratio is ours / docker's. Also lists the modules
+that ``dockyard ps`` imports, as ``python -X importtime`` reports them (cumulative µs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+DOCKYARD = [os.path.join(os.path.dirname(sys.executable), "dockyard")]
+DOCKER = ["docker"]
+
+
+def median_ms(cmd: list[str], n: int, env: dict[str, str]) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                       check=False)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("-n", type=int, default=30)
+    p.add_argument("--host", help="a live daemon's socket (unix://...)")
+    ns = p.parse_args()
+    env = dict(os.environ)
+    cases = [("--version", ["--version"], None),
+             ("ps (no daemon)", ["-H", "unix:///nonexistent.sock", "ps"], None)]
+    if ns.host:
+        cases += [("ps", ["-H", ns.host, "ps"], None), ("version", ["-H", ns.host, "version"], None)]
+    print(f"{'command':<18}{'dockyard ms':>12}{'docker ms':>11}{'ratio':>8}")
+    for label, args, _ in cases:
+        ours = median_ms([*DOCKYARD, *args], ns.n, env)
+        theirs = median_ms([*DOCKER, *args], ns.n, env)
+        print(f"{label:<18}{ours:>12.1f}{theirs:>11.1f}{ours / theirs:>8.2f}")
+    bare = median_ms([sys.executable, "-c", "pass"], ns.n, env)
+    print(f"{'python -c pass':<18}{bare:>12.1f}")
+    out = subprocess.run([sys.executable, "-X", "importtime", DOCKYARD[0], "-H",
+                          "unix:///nonexistent.sock", "ps"], capture_output=True, text=True,
+                         check=False).stderr
+    rows = []
+    for line in out.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cum, name = (part.strip() for part in line[12:].split("|"))
+            if cum.isdigit() and name.split(".")[0] == "dockyard" or name.strip() in (
+                    "json", "socket", "argparse", "typing"):
+                rows.append((int(cum), name.strip()))
+    print("\nimports of `dockyard ps` (cumulative µs):")
+    for cum, name in sorted(rows, reverse=True)[:12]:
+        print(f"  {cum:>7}  {name}")
+
+
+if __name__ == "__main__":
+    main()
