@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 from functools import cache
 
 __all__ = [
@@ -96,7 +95,7 @@ def umount2(target: str, flags: int = 0) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    nr = _SYS_PIVOT_ROOT[platform.machine()]
+    nr = _SYS_PIVOT_ROOT[os.uname().machine]
     ret = _libc().syscall(ctypes.c_long(nr), _b(new_root), _b(put_old))
     _check(ret, "pivot_root", new_root)
 

@@ -7,8 +7,6 @@ and the remaining ``data`` string passed to the filesystem (``mode=755``, ``size
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 __all__ = ["FLAGS", "PROPAGATION", "MountOptions", "all_options", "parse_options"]
 
 MS_RDONLY = 1
@@ -80,11 +78,11 @@ PROPAGATION: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True)
 class MountOptions:
-    flags: int
-    propagation: tuple[int, ...]
-    data: str
+    __slots__ = ("data", "flags", "propagation")
+
+    def __init__(self, flags: int, propagation: tuple[int, ...], data: str) -> None:
+        self.flags, self.propagation, self.data = flags, propagation, data
 
     @property
     def is_bind(self) -> bool:

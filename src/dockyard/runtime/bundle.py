@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from dockyard.errors import InvalidArgument
@@ -19,11 +18,13 @@ from dockyard.runtime.paths import resolve_in_root
 __all__ = ["Bundle", "load_bundle"]
 
 
-@dataclass(frozen=True)
 class Bundle:
-    path: str      # absolute bundle directory
-    rootfs: str    # absolute, symlinks resolved
-    spec: dict[str, Any]
+    __slots__ = ("path", "rootfs", "spec")
+
+    def __init__(self, path: str, rootfs: str, spec: dict[str, Any]) -> None:
+        self.path = path      # absolute bundle directory
+        self.rootfs = rootfs  # absolute, symlinks resolved
+        self.spec = spec
 
 
 def load_bundle(path: str) -> Bundle:

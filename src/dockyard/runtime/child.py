@@ -92,9 +92,9 @@ def _host_cgroup_dirs() -> list[tuple[str, str]]:
     own: dict[str, str] = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            _, ctrls, cg_path = line.rstrip("\n").split(":", 2)
             for c in (ctrls.split(",") if ctrls else [""]):
-                own[c.removeprefix("name=")] = path
+                own[c.removeprefix("name=")] = cg_path
     dirs = []
     with open("/proc/self/mountinfo") as f:
         for line in f:

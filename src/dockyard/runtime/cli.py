@@ -93,6 +93,9 @@ class Args:
     def __init__(self, flags: dict[str, Any]) -> None:
         self.__dict__.update({k.replace("-", "_"): v for k, v in flags.items()})
 
+    def __getattr__(self, name: str) -> Any:  # only reached for flags the verb lacks
+        raise AttributeError(f"no option {name!r}")
+
 
 def _init_flags(table: dict[str, tuple[str, str]], into: dict[str, Any]) -> None:
     for name, (kind, _) in table.items():

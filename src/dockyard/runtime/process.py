@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from dockyard.errors import InvalidArgument
@@ -25,13 +24,14 @@ __all__ = ["Prepared", "find_executable", "prepare_process", "reset_signals"]
 _PR_SET_NO_NEW_PRIVS = 38
 
 
-@dataclass(frozen=True)
 class Prepared:
-    path: str
-    args: list[str]
-    env: dict[str, str]
-    late_seccomp: bytes | None    # install right before execve
-    seccomp_flags: int
+    __slots__ = ("args", "env", "late_seccomp", "path", "seccomp_flags")
+
+    def __init__(self, path: str, args: list[str], env: dict[str, str],
+                 late_seccomp: bytes | None, seccomp_flags: int) -> None:
+        self.path, self.args, self.env = path, args, env
+        self.late_seccomp = late_seccomp  # installed right before execve
+        self.seccomp_flags = seccomp_flags
 
 
 def reset_signals() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.atomic import atomic_write_json
@@ -36,35 +35,46 @@ def validate_id(container_id: str) -> None:
                               "starting with a letter or digit")
 
 
-@dataclass
 class Record:
     """What state.json holds."""
 
-    id: str
-    pid: int
-    start_time: int
-    bundle: str
-    rootfs: str
-    created: str
-    cgroup_path: str
-    config: dict[str, Any]
-    annotations: dict[str, str] = field(default_factory=dict)
-    owner: str = ""
+    FIELDS = ("id", "pid", "start_time", "bundle", "rootfs", "created", "cgroup_path", "config",
+              "annotations", "owner")
+
+    def __init__(self, id: str, pid: int, start_time: int, bundle: str, rootfs: str,
+                 created: str, cgroup_path: str, config: dict[str, Any],
+                 annotations: dict[str, str] | None = None, owner: str = "") -> None:
+        self.id, self.pid, self.start_time, self.bundle = id, pid, start_time, bundle
+        self.rootfs, self.created, self.cgroup_path, self.config = rootfs, created, cgroup_path, config
+        self.annotations = annotations or {}
+        self.owner = owner
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {f: getattr(self, f) for f in self.FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
 class ContainerState:
-    id: str
-    pid: int
-    status: str
-    bundle: str
-    rootfs: str
-    created: str
-    annotations: dict[str, str]
-    owner: str = ""
+    """A container as the OCI state (state-schema.json) describes it; status re-derived."""
+
+    __slots__ = ("annotations", "bundle", "created", "id", "owner", "pid", "rootfs", "status")
+
+    def __init__(self, id: str, pid: int, status: str, bundle: str, rootfs: str, created: str,
+                 annotations: dict[str, str], owner: str = "") -> None:
+        self.id, self.pid, self.status, self.bundle = id, pid, status, bundle
+        self.rootfs, self.created, self.annotations, self.owner = rootfs, created, annotations, owner
+
+    def __repr__(self) -> str:
+        return f"ContainerState(id={self.id!r}, pid={self.pid}, status={self.status!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ContainerState) and self.to_oci() == other.to_oci()
+
+    __hash__ = None  # type: ignore[assignment]
 
     def to_oci(self) -> dict[str, Any]:
         """The runtime-spec state (state-schema.json) plus runc's extra fields."""
