@@ -15,45 +15,48 @@ Routes (``<name>`` may contain slashes, so the path is matched here, not by aioh
     GET        /v1/_ping, /v1/search                 ?q=&n=&page=  (Docker Hub's shape)
     GET        /token                                ?service=&scope=  (token auth only)
 
-Storage calls are synchronous and short, except blob bodies: uploads are streamed to the
-driver in ~1 MiB pieces, written and hashed in a worker thread while the next piece arrives,
-and downloads go through ``web.FileResponse`` (sendfile(2)).
+Storage calls are synchronous and short, except blob bodies: uploads are streamed to storage
+by :mod:`dockyard.registry.uploads`, downloads go through ``web.FileResponse`` (sendfile(2)).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
-from aiohttp import ClientPayloadError, web
+from aiohttp import web
 
 from dockyard.errors import DockyardError
 from dockyard.oci import mediatypes
-from dockyard.oci.digest import Digest, Digester
+from dockyard.oci.digest import Digest
 from dockyard.registry.apierrors import RegistryError
 from dockyard.registry.auth import Access, Authorizer, HtpasswdAuth, NoAuth, TokenAuth
 from dockyard.registry.config import Config
 from dockyard.registry.notify import Notifier
 from dockyard.registry.proxy import Proxy
-from dockyard.registry.storage import FilesystemDriver, Writer
-from dockyard.registry.store import (
-    MAX_MANIFEST_SIZE,
-    Store,
-    Upload,
-    parse_digest,
-    validate_name,
+from dockyard.registry.responses import (
+    accepted_types,
+    default_platform,
+    int_param,
+    paginated,
+    read_limited,
+    stream_body,
+)
+from dockyard.registry.storage import FilesystemDriver
+from dockyard.registry.store import MAX_MANIFEST_SIZE, Store, parse_digest, validate_name
+from dockyard.registry.uploads import (
+    PIECE,
+    UploadReceiver,
+    blob_created,
+    upload_status,
 )
 
 __all__ = ["REGISTRY_KEY", "RegistryApp", "make_app"]
 
 API_VERSION = "registry/2.0"
-_PIECE = 1 << 20
 _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^/v2/?$"), "base"),
     (re.compile(r"^/v2/_catalog$"), "catalog"),
@@ -67,14 +70,6 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^/v1/search$"), "search"),
     (re.compile(r"^/token$"), "token"),
 ]
-_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
-_ALL_MANIFEST_TYPES = mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES
-
-
-@dataclass
-class _HashState:
-    digester: Digester
-    size: int
 
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
@@ -96,7 +91,7 @@ class RegistryApp:
             self.auth = NoAuth()
         self.proxy = Proxy(config, self.store) if config.proxy_url else None
         self.notifier = Notifier(config.notifications)
-        self._hashes: dict[str, _HashState] = {}
+        self.receiver = UploadReceiver(self.store)
         self._handlers: dict[str, Handler] = {
             "base": self.base, "catalog": self.catalog, "manifest": self.manifest,
             "uploads": self.uploads, "upload": self.upload, "blob": self.blob,
@@ -150,8 +145,8 @@ class RegistryApp:
 
     async def search(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
         query = request.query.get("q", "")
-        n = _int_param(request, "n", 25, 1, 100)
-        page = _int_param(request, "page", 1, 1, 1 << 30)
+        n = int_param(request, "n", 25, 1, 100)
+        page = int_param(request, "page", 1, 1, 1 << 30)
         names = [r for r in self.store.catalog() if query.lower() in r]
         if not self._may_list_all(request):
             names = []
@@ -194,7 +189,7 @@ class RegistryApp:
 
     async def catalog(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
         self._authorize(request, [Access("registry", "catalog", "*")])
-        return _paginated(request, "/v2/_catalog", "repositories", self.store.catalog())
+        return paginated(request, "/v2/_catalog", "repositories", self.store.catalog())
 
     async def tags(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         name = p["name"]
@@ -203,8 +198,8 @@ class RegistryApp:
             return web.json_response(await self.proxy.tags(name, dict(request.query)))
         if not self.store.repo_exists(name):
             raise RegistryError("NAME_UNKNOWN", detail={"name": name})
-        resp = _paginated(request, f"/v2/{name}/tags/list", "tags", self.store.tags(name))
-        return resp
+        return paginated(request, f"/v2/{name}/tags/list", "tags", self.store.tags(name),
+                         {"name": name})
 
     async def referrers(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         name = p["name"]
@@ -243,10 +238,10 @@ class RegistryApp:
             found = await self.proxy.manifest(name, ref)
         else:
             found = self.store.get_manifest(name, ref)
-        accepted = _accepted(request)
+        accepted = accepted_types(request)
         if accepted and found.media_type not in accepted and "*/*" not in accepted:
             if found.media_type in mediatypes.INDEX_TYPES:
-                child = _default_platform(found.data, accepted)
+                child = default_platform(found.data, accepted)
                 if child is not None:
                     found = self.store.get_manifest(name, child)
             if found.media_type not in accepted:
@@ -263,7 +258,7 @@ class RegistryApp:
         self._check_writable()
         if (request.content_length or 0) > MAX_MANIFEST_SIZE:
             raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413)
-        data = await _read_limited(request, MAX_MANIFEST_SIZE)
+        data = await read_limited(request, MAX_MANIFEST_SIZE)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip() or None
         d, subject = self.store.put_manifest(name, ref, data, content_type)
         tags = request.query.getall("tag", []) if ":" in ref else []
@@ -299,7 +294,7 @@ class RegistryApp:
             if request.method == "GET":
                 streamed = await self.proxy.stream_blob(name, d)
                 if streamed is not None:
-                    return await _stream(request, headers, *streamed)
+                    return await stream_body(request, headers, *streamed)
             await self.proxy.ensure_blob(name, d)
         size = self.store.repo_blob_size(name, d, touch=request.method == "HEAD")
         if request.method == "HEAD":
@@ -307,7 +302,7 @@ class RegistryApp:
             return web.Response(status=200, headers=headers)
         local = self.driver.local_path(self.store.blob_path(d))
         if local is not None:
-            return web.FileResponse(local, chunk_size=_PIECE, headers=headers)
+            return web.FileResponse(local, chunk_size=PIECE, headers=headers)
         raise RegistryError("UNSUPPORTED", "driver cannot serve files")  # pragma: no cover
 
     async def uploads(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
@@ -321,205 +316,49 @@ class RegistryApp:
             validate_name(source)
             d = parse_digest(mount)
             if self._may_pull(request, source) and self.store.mount_blob(name, d, source):
-                return _created(name, d)
+                return blob_created(name, d)
         up = self.store.start_upload(name)
         digest = request.query.get("digest")
         if digest is not None:
             d = parse_digest(digest)
-            await self._receive(request, up, None)
+            await self.receiver.receive(request, up, None)
             return await self._commit(name, up.uuid, d, request)
         if request.content_length:
-            await self._receive(request, up, None)
+            await self.receiver.receive(request, up, None)
             up = self.store.upload(name, up.uuid)
-        return _upload_status(name, up, 202)
+        return upload_status(up, 202)
 
     async def upload(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         name, ident = p["name"], p["uuid"]
         self._repo_access(request, name, *self._write_actions(request))
         up = self.store.upload(name, ident)
         if request.method == "GET":
-            return _upload_status(name, up, 204)
+            return upload_status(up, 204)
         if request.method == "DELETE":
             self.store.cancel_upload(up.uuid)
-            self._hashes.pop(up.uuid, None)
+            self.receiver.forget(up.uuid)
             return web.Response(status=204, headers={"Content-Length": "0"})
         self._check_writable()
         if request.method == "PATCH":
-            await self._receive(request, up, request.headers.get("Content-Range"))
-            return _upload_status(name, self.store.upload(name, ident), 202)
+            await self.receiver.receive(request, up, request.headers.get("Content-Range"))
+            return upload_status(self.store.upload(name, ident), 202)
         if request.method == "PUT":
             digest = request.query.get("digest")
             if not digest:
                 raise RegistryError("DIGEST_INVALID", "digest parameter missing")
             d = parse_digest(digest)
             if request.content_length or request.headers.get("Transfer-Encoding"):
-                await self._receive(request, up, request.headers.get("Content-Range"))
+                await self.receiver.receive(request, up, request.headers.get("Content-Range"))
             return await self._commit(name, ident, d, request)
         raise RegistryError("UNSUPPORTED", status=405)
 
     async def _commit(self, name: str, ident: str, d: Digest, request: web.Request) -> web.StreamResponse:
         up = self.store.upload(name, ident)
-        state = self._hashes.pop(ident, None)
-        computed = state.digester.digest() if state and state.size == up.size else None
+        computed = self.receiver.computed(up)
         size = await asyncio.to_thread(self.store.commit_upload, up, d, computed)
         self.notifier.emit("push", name, None, d, size, request,
                            media_type="application/octet-stream")
-        return _created(name, d)
-
-    async def _receive(self, request: web.Request, up: Upload, content_range: str | None) -> None:
-        """Append the request body to the upload, hashing it on the way when we can."""
-        if content_range:
-            m = _RANGE_RE.match(content_range.strip())
-            if m is None:
-                raise RegistryError("RANGE_INVALID", detail={"Content-Range": content_range[:80]},
-                                    headers=_range_headers(up))
-            start, end = int(m.group(1)), int(m.group(2))
-            length = request.content_length
-            if start != up.size or end < start or (length is not None and length != end - start + 1):
-                raise RegistryError("RANGE_INVALID", detail={"Content-Range": content_range,
-                                                             "size": up.size},
-                                    headers=_range_headers(up))
-        state = self._hashes.get(up.uuid)
-        if state is None and up.size == 0:
-            state = _HashState(Digester("sha256"), 0)
-        elif state is not None and state.size != up.size:
-            state = None
-        self._hashes.pop(up.uuid, None)
-        writer = self.driver.append_writer(self.store.upload_data_path(up.uuid))
-        pending: asyncio.Future[None] | None = None
-        buf = bytearray()
-        try:
-            async for chunk in request.content.iter_chunked(_PIECE):
-                buf += chunk
-                if len(buf) >= _PIECE:
-                    if pending is not None:
-                        await pending
-                    pending = asyncio.ensure_future(
-                        asyncio.to_thread(_write_piece, writer, state, bytes(buf)))
-                    buf.clear()
-        except (ConnectionResetError, ClientPayloadError) as exc:
-            # keep what arrived: the client may ask for the upload's Range and resume
-            raise RegistryError("BLOB_UPLOAD_INVALID", f"upload interrupted: {exc}") from exc
-        finally:
-            if pending is not None:
-                await asyncio.gather(pending, return_exceptions=True)
-            if buf:
-                _write_piece(writer, state, bytes(buf))
-            writer.close()
-        if state is not None:
-            self._hashes[up.uuid] = state
-            if len(self._hashes) > 4096:
-                self._hashes.pop(next(iter(self._hashes)))
-
-
-async def _stream(request: web.Request, headers: dict[str, str], size: int | None,
-                  chunks: AsyncIterator[bytes]) -> web.StreamResponse:
-    """Answer with bytes still arriving (pull-through cache miss); no Range on this path."""
-    resp = web.StreamResponse(headers={k: v for k, v in headers.items() if k != "Accept-Ranges"})
-    if size is not None:
-        resp.content_length = size
-    await resp.prepare(request)
-    try:
-        async for chunk in chunks:
-            await resp.write(chunk)
-    except RegistryError:
-        # the status line is gone: cut the connection so the client sees a short body
-        if request.transport is not None:
-            request.transport.close()
-        return resp
-    await resp.write_eof()
-    return resp
-
-
-def _write_piece(writer: Writer, state: _HashState | None, data: bytes) -> None:
-    writer.write(data)
-    if state is not None:
-        state.digester.update(data)
-        state.size += len(data)
-
-
-def _range_headers(up: Upload) -> dict[str, str]:
-    return {"Location": f"/v2/{up.repo}/blobs/uploads/{up.uuid}",
-            "Range": f"0-{max(up.size - 1, 0)}", "Docker-Upload-UUID": up.uuid}
-
-
-def _upload_status(name: str, up: Upload, status: int) -> web.Response:
-    headers = _range_headers(up)
-    headers["Content-Length"] = "0"
-    return web.Response(status=status, headers=headers)
-
-
-def _created(name: str, d: Digest) -> web.Response:
-    return web.Response(status=201, headers={"Location": f"/v2/{name}/blobs/{d}",
-                                             "Docker-Content-Digest": str(d),
-                                             "Content-Length": "0"})
-
-
-def _accepted(request: web.Request) -> set[str]:
-    out = set()
-    for value in request.headers.getall("Accept", []):
-        for part in value.split(","):
-            media = part.split(";")[0].strip()
-            if media:
-                out.add(media)
-    return out
-
-
-def _default_platform(data: bytes, accepted: set[str]) -> str | None:
-    """For a client that cannot take an index: linux/amd64's manifest, as distribution does."""
-    try:
-        entries = json.loads(data).get("manifests") or []
-    except (ValueError, AttributeError):
-        return None
-    for entry in entries:
-        platform = entry.get("platform") or {}
-        if (platform.get("os"), platform.get("architecture")) == ("linux", "amd64") and \
-                entry.get("mediaType") in accepted:
-            return str(entry.get("digest"))
-    return None
-
-
-def _int_param(request: web.Request, key: str, default: int, low: int, high: int) -> int:
-    text = request.query.get(key)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise RegistryError("PAGINATION_NUMBER_INVALID", detail={key: text[:20]})
-    if value < low:
-        raise RegistryError("PAGINATION_NUMBER_INVALID", detail={key: value})
-    return min(value, high)
-
-
-def _paginated(request: web.Request, path: str, key: str, items: list[str]) -> web.Response:
-    last = request.query.get("last")
-    if last:
-        items = [i for i in items if i > last]
-    if "n" not in request.query:
-        return web.json_response({key: items} if key != "tags" else
-                                 {"name": path.split("/v2/")[1].rsplit("/tags", 1)[0],
-                                  "tags": items})
-    n = _int_param(request, "n", 100, 0, 10000)
-    page, more = items[:n], len(items) > n and n > 0
-    body: dict[str, Any] = {key: page}
-    if key == "tags":
-        body = {"name": path.split("/v2/")[1].rsplit("/tags", 1)[0], "tags": page}
-    headers = {}
-    if more:
-        query = urlencode({"n": n, "last": page[-1]}, quote_via=quote)
-        headers["Link"] = f'<{path}?{query}>; rel="next"'
-    return web.json_response(body, headers=headers)
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    buf = bytearray()
-    async for chunk in request.content.iter_chunked(65536):
-        buf += chunk
-        if len(buf) > limit:
-            raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413)
-    return bytes(buf)
-
+        return blob_created(name, d)
 
 @web.middleware
 async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:

@@ -1,0 +1,102 @@
+"""Small pieces of HTTP shared by the handlers: paging, Accept, bodies in and out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from dockyard.registry.apierrors import RegistryError
+
+__all__ = [
+    "accepted_types",
+    "default_platform",
+    "int_param",
+    "paginated",
+    "read_limited",
+    "stream_body",
+]
+
+
+async def stream_body(request: web.Request, headers: dict[str, str], size: int | None,
+                      chunks: AsyncIterator[bytes]) -> web.StreamResponse:
+    """Answer with bytes still arriving (pull-through cache miss); no Range on this path."""
+    resp = web.StreamResponse(headers={k: v for k, v in headers.items() if k != "Accept-Ranges"})
+    if size is not None:
+        resp.content_length = size
+    await resp.prepare(request)
+    try:
+        async for chunk in chunks:
+            await resp.write(chunk)
+    except RegistryError:
+        # the status line is gone: cut the connection so the client sees a short body
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    await resp.write_eof()
+    return resp
+
+
+def accepted_types(request: web.Request) -> set[str]:
+    out = set()
+    for value in request.headers.getall("Accept", []):
+        for part in value.split(","):
+            media = part.split(";")[0].strip()
+            if media:
+                out.add(media)
+    return out
+
+
+def default_platform(data: bytes, accepted: set[str]) -> str | None:
+    """For a client that cannot take an index: linux/amd64's manifest, as distribution does."""
+    try:
+        entries = json.loads(data).get("manifests") or []
+    except (ValueError, AttributeError):
+        return None
+    for entry in entries:
+        platform = entry.get("platform") or {}
+        if (platform.get("os"), platform.get("architecture")) == ("linux", "amd64") and \
+                entry.get("mediaType") in accepted:
+            return str(entry.get("digest"))
+    return None
+
+
+def int_param(request: web.Request, key: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(key)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise RegistryError("PAGINATION_NUMBER_INVALID", detail={key: text[:20]})
+    if value < low:
+        raise RegistryError("PAGINATION_NUMBER_INVALID", detail={key: value})
+    return min(value, high)
+
+
+def paginated(request: web.Request, path: str, key: str, items: list[str],
+              head: dict[str, Any] | None = None) -> web.Response:
+    """``{**head, key: items}`` after ``last``, at most ``n``, with a ``Link`` to the rest."""
+    last = request.query.get("last")
+    if last:
+        items = [i for i in items if i > last]
+    headers = {}
+    if "n" in request.query:
+        n = int_param(request, "n", 100, 0, 10000)
+        if len(items) > n > 0:
+            query = urlencode({"n": n, "last": items[n - 1]}, quote_via=quote)
+            headers["Link"] = f'<{path}?{query}>; rel="next"'
+        items = items[:n]
+    return web.json_response({**(head or {}), key: items}, headers=headers)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    buf = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        buf += chunk
+        if len(buf) > limit:
+            raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413)
+    return bytes(buf)
