@@ -20,9 +20,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from dockyard.errors import NotFound
-from dockyard.linux.libc import CLONE_NEWNET, setns
+from dockyard.linux.libc import CLONE_NEWNET, MNT_DETACH, MS_BIND, mount, setns, umount2, unshare
 
-__all__ = ["netns_path_for_pid", "run_in_netns", "same_netns"]
+__all__ = ["create_netns_file", "netns_path_for_pid", "remove_netns_file", "run_in_netns",
+           "same_netns"]
 
 T = TypeVar("T")
 
@@ -72,3 +73,54 @@ def run_in_netns(path: str, fn: Callable[[], T]) -> T:
     if error:
         raise error[0]
     return result[0]
+
+
+def create_netns_file(path: str, *, loopback_up: bool = True) -> str:
+    """A new network namespace kept alive by a bind mount at ``path`` (like ``ip netns add``).
+
+    Made by a throwaway thread: unshare(CLONE_NEWNET) moves only that thread (namespaces are
+    per task), its namespace is bind-mounted from /proc/thread-self/ns/net, and the thread goes
+    back home before exiting. The daemon attaches networks to it before the container starts,
+    and the runtime joins it (the OCI spec's namespace path), as Docker's sandboxes work.
+    """
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    error: list[BaseException] = []
+
+    def body() -> None:
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            unshare(CLONE_NEWNET)
+            try:
+                mount("/proc/thread-self/ns/net", path, None, MS_BIND, None)
+                if loopback_up:
+                    from pyroute2 import IPRoute
+
+                    with IPRoute() as ipr:
+                        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            finally:
+                setns(home, CLONE_NEWNET)
+        except BaseException as exc:
+            error.append(exc)
+        finally:
+            os.close(home)
+
+    thread = threading.Thread(target=body, name=f"netns-create:{path}", daemon=True)
+    thread.start()
+    thread.join()
+    if error:
+        remove_netns_file(path)
+        raise error[0]
+    return path
+
+
+def remove_netns_file(path: str) -> None:
+    """Unmount and delete a namespace file; the kernel frees the namespace (and any veth in it)
+    asynchronously once nothing else holds it."""
+    try:
+        umount2(path, MNT_DETACH)
+    except OSError:
+        pass
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

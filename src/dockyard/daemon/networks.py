@@ -1,0 +1,370 @@
+"""The daemon's network service: sandboxes, endpoints, ports, DNS for containers.
+
+The container service calls three hooks (``ContainerService.network``):
+
+- ``on_create(c, networking_config)`` -- check ``--network`` names a network, remember the
+  ``NetworkingConfig`` (aliases, ``--ip``) the container record does not keep;
+- ``sandbox_for(c)`` -- before the runtime creates the container: make its network namespace
+  (a bind-mounted file under ``<exec-root>/netns/<id>``), attach it to its network, publish its
+  ports, start its embedded DNS, write hosts/hostname/resolv.conf; returns the path the OCI spec
+  joins (``None`` for ``host``). Nothing is left behind if it fails.
+- ``release(c)`` -- after the container exited: the reverse. Unmounting the namespace file lets
+  the kernel tear the veth down asynchronously, so this costs ~1 ms.
+
+The API's /networks routes call the rest. Blocking library calls run in threads
+(``asyncio.to_thread``); the DNS server and the userland proxy live on the loop. Per-container
+settings are records in ``<data-root>/network/containers/<id>.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.atomic import atomic_write_json
+from dockyard.errors import DockyardError, Forbidden, InvalidArgument, NotFound, Unavailable
+from dockyard.network import NetworkConfig, NetworkManager, parse_network_mode
+from dockyard.network.dns import EmbeddedDns, open_dns_sockets
+from dockyard.network.manager import Endpoint, Network
+from dockyard.network.netns import create_netns_file, remove_netns_file
+from dockyard.network.ports import PortBinding, PortSpec, bindings_from_api, publish_all_bindings
+from dockyard.network.proxy import PortProxy
+
+__all__ = ["ContainerNetConfig", "NetworkService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ContainerNetConfig:
+    """What ``NetworkingConfig.EndpointsConfig`` asked for, per network name."""
+
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    ips: dict[str, str] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)      # networks added by `network connect`
+
+
+class NetworkService:
+    def __init__(self, data_root: str, exec_root: str, network_cfg: Mapping[str, Any],
+                 containers: Any, events: Any) -> None:
+        self.nm = NetworkManager(os.path.join(data_root, "network"),
+                                 NetworkConfig.from_daemon_json(network_cfg))
+        self.records_dir = os.path.join(data_root, "network", "containers")
+        self.netns_dir = os.path.join(exec_root, "netns")
+        os.makedirs(self.records_dir, exist_ok=True)
+        os.makedirs(self.netns_dir, exist_ok=True)
+        self.containers = containers
+        self.events = events
+        self.dns = EmbeddedDns(self.nm.resolve, self._upstreams)
+        self.proxy = PortProxy()
+        self._dns_flags: dict[str, list[str]] = {}
+        self.error = ""                        # why networking is unavailable, if it is
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Call after the container service restored its records (it knows who still runs)."""
+        try:
+            await asyncio.to_thread(self.nm.start, None)
+        except (DockyardError, OSError) as exc:   # not root, no nftables ...: degrade
+            self.error = str(exc)
+            log.warning("bridge networking is unavailable: %s", exc)
+            return
+        known = dict(getattr(self.containers, "containers", {}))
+        for c in known.values():
+            c.network = ContainerNetView(self, c.id)
+        for cid in {cid for net in self.nm.list() for cid in net.endpoints}:
+            c = known.get(cid)
+            if c is None or not c.state.running:      # exited or removed while we were down
+                await self.release(c if c is not None else _Gone(cid))
+                continue
+            await self._serve(cid, self._netns_path(cid), restore=True)
+        for entry in os.listdir(self.records_dir):   # records of containers removed meanwhile
+            if entry.endswith(".json") and entry[:-5] not in known:
+                self.forget(entry[:-5])
+
+    async def shutdown(self) -> None:
+        await self.dns.close()
+        await self.proxy.close()
+        running = any(n.endpoints for n in self.nm.list())
+        # with containers left running (live restore) the NAT rules stay, as Docker's do
+        await asyncio.to_thread(self.nm.shutdown, remove_rules=not running)
+
+    # ------------------------------------------------------------------ container hooks
+    def _record(self, cid: str) -> str:
+        return os.path.join(self.records_dir, f"{cid}.json")
+
+    def _load(self, cid: str) -> ContainerNetConfig:
+        try:
+            with open(self._record(cid)) as f:
+                raw = json.load(f)
+        except (OSError, ValueError):
+            return ContainerNetConfig()
+        return ContainerNetConfig(dict(raw.get("aliases") or {}), dict(raw.get("ips") or {}),
+                                  list(raw.get("extra") or []))
+
+    def _store(self, cid: str, conf: ContainerNetConfig) -> None:
+        atomic_write_json(self._record(cid),
+                          {"aliases": conf.aliases, "ips": conf.ips, "extra": conf.extra},
+                          durable=False)
+
+    async def on_create(self, cid: str, host_config: Mapping[str, Any],
+                        networking_config: Mapping[str, Any] | None) -> None:
+        """Validate ``--network`` and keep the endpoint settings; before anything is created."""
+        mode = parse_network_mode(host_config.get("NetworkMode"))
+        if mode.attaches:
+            self.nm.get(mode.network)            # NotFound: "network x not found"
+        conf = ContainerNetConfig()
+        for name, ep in ((networking_config or {}).get("EndpointsConfig") or {}).items():
+            ep = ep or {}
+            if ep.get("Aliases"):
+                conf.aliases[name] = [str(a) for a in ep["Aliases"]]
+            ipam = ep.get("IPAMConfig") or {}
+            if ipam.get("IPv4Address"):
+                if mode.kind != "user":
+                    raise InvalidArgument(
+                        "user specified IP address is supported on user defined networks only")
+                conf.ips[name] = str(ipam["IPv4Address"])
+        self._store(cid, conf)
+
+    def forget(self, cid: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._record(cid))
+
+    def _netns_path(self, cid: str) -> str:
+        return os.path.join(self.netns_dir, cid)
+
+    async def sandbox_for(self, c: Any) -> str | None:
+        mode = parse_network_mode(c.host_config.get("NetworkMode"))
+        if mode.kind == "host":
+            return None
+        if mode.kind == "container":
+            other = self.containers.get(mode.target)
+            if not other.state.running:
+                raise InvalidArgument(f"cannot join network of a non running container: {other.id}")
+            return f"/proc/{other.state.pid}/ns/net"
+        c.network = ContainerNetView(self, c.id)
+        if self.error:
+            if mode.attaches:
+                raise Unavailable(f"bridge networking is unavailable: {self.error}")
+            return None                      # "none": the runtime makes a fresh namespace
+        path = self._netns_path(c.id)
+        await asyncio.to_thread(self._reset_netns, c.id, path)
+        try:
+            if mode.attaches:
+                await self._attach(c, mode.network, path)
+                await self._publish(c, mode.network)
+                for extra in self._load(c.id).extra:
+                    with contextlib.suppress(NotFound):     # removed while we were stopped
+                        await self._attach(c, extra, path)
+            await asyncio.to_thread(self._write_etc, c, str(mode))
+            await self._serve(c.id, path)
+        except BaseException:
+            await self.release(c)
+            raise
+        return path
+
+    def _reset_netns(self, cid: str, path: str) -> None:
+        # a restart after a crash may find the previous run's namespace and endpoints
+        self.nm.detach_all(cid)
+        remove_netns_file(path)
+        create_netns_file(path)
+
+    async def _attach(self, c: Any, network: str, path: str, aliases: Sequence[str] = (),
+                      ip: str | None = None) -> Endpoint:
+        net = self.nm.get(network)
+        conf = self._load(c.id)
+        names = [*aliases, *conf.aliases.get(net.name, []), *conf.aliases.get(network, [])]
+        ep = await asyncio.to_thread(
+            self.nm.attach, c.id, path, net.id, name=c.name, aliases=names,
+            mac=c.config.get("MacAddress") or None,
+            ip=ip or conf.ips.get(net.name) or conf.ips.get(network))
+        self.events.publish("network", "connect", net.id, container=c.id, name=net.name,
+                            type="bridge")
+        return ep
+
+    async def _publish(self, c: Any, network: str) -> None:
+        hc = c.host_config
+        specs: list[PortSpec] = bindings_from_api(hc.get("PortBindings") or {})
+        if hc.get("PublishAllPorts"):
+            have = {s.key for s in specs}
+            specs += [s for s in publish_all_bindings(c.config.get("ExposedPorts") or {})
+                      if s.key not in have]
+        if specs:
+            await asyncio.to_thread(self.nm.publish, c.id, network, specs)
+
+    async def _serve(self, cid: str, path: str, *, restore: bool = False) -> None:
+        """Start the container's embedded DNS and proxy listeners."""
+        for binding, sock, target in self.nm.listeners(cid):
+            await self.proxy.add(binding.proto, sock, target)
+        if self.nm.dns_enabled(cid) and cid not in self.dns.serving():
+            try:
+                udp, tcp = await asyncio.to_thread(open_dns_sockets, path)
+            except (OSError, DockyardError) as exc:
+                if not restore:
+                    raise
+                log.warning("cannot restore DNS for %s: %s", cid[:12], exc)
+                return
+            await self.dns.add(cid, udp, tcp)
+
+    def _upstreams(self, cid: str) -> list[tuple[str, int]]:
+        return self.nm.upstreams(cid, self._dns_flags.get(cid, ()))
+
+    def _write_etc(self, c: Any, mode: str) -> None:
+        hc = c.host_config
+        dns = [str(x) for x in hc.get("Dns") or []]
+        self._dns_flags[c.id] = dns
+        hostname = str(c.config.get("Hostname") or c.id[:12])
+        if mode == "host":
+            import socket
+
+            hostname = socket.gethostname()
+        files = self.nm.etc_files(
+            c.id, hostname, mode=mode, domainname=str(c.config.get("Domainname") or ""),
+            extra_hosts=[str(h) for h in hc.get("ExtraHosts") or []], dns=dns,
+            dns_search=[str(x) for x in hc.get("DnsSearch") or []],
+            dns_options=[str(x) for x in hc.get("DnsOptions") or []])
+        self.nm.write_etc_files(self.containers.records.dir(c.id), files)
+
+    async def release(self, c: Any) -> None:
+        """Undo :meth:`sandbox_for` (safe to call more than once, and after a crash)."""
+        await self.dns.remove(c.id)
+        for binding in self.nm.ports(c.id):
+            await self.proxy.remove(binding.proto, binding.host_ip, binding.host_port)
+        for net, _ in self.nm.endpoints_of(c.id):
+            self.events.publish("network", "disconnect", net.id, container=c.id, name=net.name,
+                                type="bridge")
+        path = self._netns_path(c.id)
+
+        def undo() -> None:
+            self.nm.unpublish(c.id)
+            remove_netns_file(path)           # the kernel deletes the veth with the namespace
+            self.nm.detach_all(c.id)
+
+        await asyncio.to_thread(undo)
+        self._dns_flags.pop(c.id, None)
+
+    # ------------------------------------------------------------------ API operations
+    def list(self) -> builtins.list[Network]:
+        return self.nm.list()
+
+    def get(self, ref: str) -> Network:
+        return self.nm.get(ref)
+
+    async def create(self, name: str, *, driver: str = "bridge", internal: bool = False,
+                     labels: Mapping[str, str] | None = None,
+                     options: Mapping[str, str] | None = None, enable_ipv6: bool = False,
+                     ipam: Sequence[Mapping[str, str]] = ()) -> Network:
+        subnet = gateway = subnet6 = gateway6 = None
+        for entry in ipam:
+            s = entry.get("Subnet")
+            if s and ":" in s:
+                subnet6, gateway6 = s, entry.get("Gateway") or None
+            elif s:
+                if subnet is not None:
+                    raise InvalidArgument("only one IPv4 subnet per network is supported")
+                subnet, gateway = s, entry.get("Gateway") or None
+            elif entry.get("Gateway"):
+                raise InvalidArgument("a gateway needs a subnet")
+        net = await asyncio.to_thread(
+            self.nm.create_network, name, driver, subnet, gateway, internal, labels, options,
+            enable_ipv6, subnet6, gateway6)
+        self.events.publish("network", "create", net.id, name=net.name, type=net.driver)
+        return net
+
+    async def remove(self, ref: str) -> None:
+        net = self.nm.get(ref)
+        await asyncio.to_thread(self.nm.remove_network, net.id)
+        self.events.publish("network", "destroy", net.id, name=net.name, type=net.driver)
+
+    async def prune(self, labels: Mapping[str, str | None] | None = None) -> builtins.list[str]:
+        gone = {n.name: n.id for n in self.nm.list()}
+        removed = await asyncio.to_thread(self.nm.prune, labels)
+        for name in removed:
+            self.events.publish("network", "destroy", gone[name], name=name, type="bridge")
+        return removed
+
+    async def connect(self, c: Any, ref: str, aliases: Sequence[str] = (),
+                      ip: str | None = None) -> None:
+        """``network connect``: running containers get an interface now, others at start."""
+        net = self.nm.get(ref)
+        mode = parse_network_mode(c.host_config.get("NetworkMode"))
+        if mode.kind in ("host", "none", "container"):
+            raise Forbidden(f"container sharing network namespace with another container or host "
+                            f"cannot be connected to any other network ({mode})")
+        conf = self._load(c.id)
+        primary = self.nm.get(mode.network).name
+        if c.id in net.endpoints or net.name in conf.extra or net.name == primary:
+            raise Forbidden(f"endpoint with name {c.name} already exists in network {net.name}")
+        if aliases:
+            conf.aliases[net.name] = list(aliases)
+        if ip:
+            conf.ips[net.name] = ip
+        conf.extra.append(net.name)
+        self._store(c.id, conf)
+        if not c.state.running:
+            return
+        path = self._netns_path(c.id)
+        if not os.path.exists(path):
+            raise NotFound(f"network namespace of container {c.id[:12]} is gone")
+        await self._attach(c, net.id, path)
+        await asyncio.to_thread(self._write_etc, c, str(mode))
+        await self._serve(c.id, path)
+
+    async def disconnect(self, c: Any, ref: str, force: bool = False) -> None:
+        net = self.nm.get(ref)
+        if c.id not in net.endpoints:
+            if force:
+                return
+            raise NotFound(f"container {c.id[:12]} is not connected to network {net.name}")
+        for binding in [b for b in self.nm.ports(c.id)]:
+            await self.proxy.remove(binding.proto, binding.host_ip, binding.host_port)
+        await asyncio.to_thread(self.nm.detach, c.id, net.id)
+        conf = self._load(c.id)
+        if net.name in conf.extra:
+            conf.extra.remove(net.name)
+            self._store(c.id, conf)
+        if not self.nm.dns_enabled(c.id):
+            await self.dns.remove(c.id)
+        self.events.publish("network", "disconnect", net.id, container=c.id, name=net.name,
+                            type="bridge")
+
+    def ports(self, cid: str) -> builtins.list[PortBinding]:
+        return self.nm.ports(cid)
+
+    def endpoints(self, cid: str) -> builtins.list[tuple[Network, Endpoint]]:
+        return self.nm.endpoints_of(cid)
+
+
+@dataclass(frozen=True)
+class _Gone:
+    """Stands in for a container whose record is gone when its leftovers are released."""
+
+    id: str
+
+
+class ContainerNetView:
+    """Live network facts of one container, hung on the container record as ``c.network`` for
+    the API's shapes (endpoints and ports are read from the manager at each call)."""
+
+    def __init__(self, service: NetworkService, cid: str) -> None:
+        self._service, self._cid = service, cid
+
+    def __bool__(self) -> bool:
+        return True
+
+    def endpoints(self) -> builtins.list[tuple[Network, Endpoint]]:
+        return self._service.endpoints(self._cid)
+
+    def ports(self) -> builtins.list[PortBinding]:
+        return self._service.ports(self._cid)
+
+    def sandbox_key(self) -> str:
+        path = self._service._netns_path(self._cid)
+        return path if os.path.exists(path) else ""
