@@ -1,26 +1,26 @@
 """Fixtures for driving real clients (skopeo, the reference dockerd) against our registry.
 
 ``served_registry`` runs ``python -m dockyard.registry serve`` as a process on a free port;
-``private_dockerd`` starts Debian's dockerd 20.10 with its own data root, exec root, pid file
-and socket, no bridge and no iptables rules, so it never clashes with another dockerd.
+``private_dockerd`` gives a private reference dockerd (tests/support/dockerd.py) with
+busybox:latest loaded.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
 
 from tests.support import busybox
+from tests.support import dockerd as support_dockerd
+from tests.support.dockerd import PrivateDockerd
 from tests.unit.registry.harness import Image, make_image, write_oci_layout
 
 
@@ -80,76 +80,24 @@ def need(tool: str) -> None:
         pytest.skip(f"{tool} is not installed (make test-system-deps)")
 
 
-@dataclass
-class Dockerd:
-    socket: str
-    config_dir: str
-
-    def run(self, *args: str, check: bool = True, input: str | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "DOCKER_CONFIG": self.config_dir}
-        env.pop("DOCKER_HOST", None)
-        return subprocess.run(["docker", "-H", f"unix://{self.socket}", *args], env=env,
-                              capture_output=True, text=True, check=check, input=input,
-                              timeout=120)
-
-
-def _stop_dockerd(proc: subprocess.Popen[bytes], base: str) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    with open("/proc/mounts") as f:
-        mounts = [line.split()[1] for line in f if f" {base}/" in f" {line.split()[1]}/"]
-    for mount in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", mount], capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
-def private_dockerd(busybox_layout: str) -> Iterator[Callable[[], Dockerd]]:
-    """A factory so only the tests that need dockerd pay for starting it."""
-    started: list[tuple[subprocess.Popen[bytes], str, Dockerd]] = []
+def private_dockerd(busybox_layout: str) -> Iterator[Callable[[], PrivateDockerd]]:
+    """A factory, so only the tests that need dockerd pay for starting it (once per worker;
+    the dockerd tests share an xdist group). The daemon has busybox:latest loaded."""
+    with ExitStack() as stack:
+        started: list[PrivateDockerd] = []
 
-    def get() -> Dockerd:
-        if started:
-            return started[0][2]
-        need("dockerd")
-        need("docker")
-        need("skopeo")
-        if os.geteuid() != 0:
-            pytest.skip("dockerd needs root")
-        base = tempfile.mkdtemp(prefix="dy-reg-dockerd-", dir="/var/tmp")
-        sock = f"{base}/d.sock"
-        log = open(f"{base}/dockerd.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            ["dockerd", "--data-root", f"{base}/data", "--exec-root", f"{base}/exec",
-             "--pidfile", f"{base}/d.pid", "-H", f"unix://{sock}", "--bridge=none",
-             "--iptables=false", "--ip-masq=false", "--storage-driver=vfs"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        daemon = Dockerd(sock, f"{base}/cli")
-        os.makedirs(daemon.config_dir)
-        started.append((proc, base, daemon))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if os.path.exists(sock) and daemon.run("version", check=False).returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            with open(f"{base}/dockerd.log") as f:
-                tail = f.read()[-800:]
-            pytest.skip(f"dockerd did not start here: {tail}")
-        archive = f"{base}/busybox.tar"
-        subprocess.run(["skopeo", "copy", f"oci:{busybox_layout}:latest",
-                        f"docker-archive:{archive}:busybox:latest"], check=True,
-                       capture_output=True)
-        daemon.run("load", "-i", archive)
-        return daemon
+        def get() -> PrivateDockerd:
+            if not started:
+                need("skopeo")
+                daemon = stack.enter_context(
+                    support_dockerd.private_dockerd("dy-reg-dockerd-", "--storage-driver=vfs"))
+                archive = f"{daemon.base}/busybox.tar"
+                subprocess.run(["skopeo", "copy", f"oci:{busybox_layout}:latest",
+                                f"docker-archive:{archive}:busybox:latest"], check=True,
+                               capture_output=True)
+                daemon.run("load", "-i", archive)
+                started.append(daemon)
+            return started[0]
 
-    yield get
-    for proc, base, _ in started:
-        _stop_dockerd(proc, base)
+        yield get

@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.interop.registry.conftest import Dockerd, Served, need, start_registry, stop_registry
+from tests.interop.registry.conftest import Served, need, start_registry, stop_registry
+from tests.support.dockerd import PrivateDockerd
 from tests.unit.registry.harness import Image
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
@@ -45,7 +46,7 @@ def test_skopeo_copies_both_ways(served_registry: Served, busybox_layout: str,
 
 
 def test_dockerd_push_pull_search(served_registry: Served,
-                                  private_dockerd: Callable[[], Dockerd]) -> None:
+                                  private_dockerd: Callable[[], PrivateDockerd]) -> None:
     docker = private_dockerd()
     ref = f"{served_registry.host}/team/busybox:v1"
     docker.run("tag", "busybox:latest", ref)
@@ -72,7 +73,7 @@ def _token_key(path: str) -> None:
 
 @pytest.mark.parametrize("scheme", ["htpasswd", "token"])
 def test_dockerd_login_and_push_with_auth(scheme: str, tmp_path: pytest.TempPathFactory,
-                                          private_dockerd: Callable[[], Dockerd]) -> None:
+                                          private_dockerd: Callable[[], PrivateDockerd]) -> None:
     docker = private_dockerd()
     hashed = bcrypt.hashpw(b"pa55word", bcrypt.gensalt(rounds=4)).decode()
     with open(f"{tmp_path}/htpasswd", "w") as f:
