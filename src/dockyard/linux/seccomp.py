@@ -6,9 +6,9 @@ x32 sub-ABIs, aarch64 and arm, ...), the x32 syscall bit, the multiplexed ``sock
 calls of 32-bit x86, 64-bit argument comparisons split into two 32-bit loads on 32-bit ABIs,
 and a balanced decision tree so 400 rules do not cost 400 jumps. libseccomp does all of this,
 is what runc, crun and Docker link, so our filters have their semantics exactly, and Debian
-ships it everywhere (``libseccomp2``; runc and crun depend on it). We do not need the PyPI
-``seccomp`` binding (it is not on PyPI as a wheel; Debian's ``python3-seccomp`` is outside the
-venv): seven C functions through ctypes are enough.
+ships it everywhere (``libseccomp2``; runc and crun depend on it). libseccomp's own Python
+binding is not on PyPI (Debian's ``python3-seccomp`` is outside the venv) and the PyPI
+wrappers are stale or third-party repackagings: seven C functions through ctypes are enough.
 
 Two steps, so the container's init does as little as possible::
 
