@@ -154,40 +154,66 @@ def write_tree(root: str, out: BinaryIO, *, overlay_whiteouts: bool = False) -> 
     return w.written
 
 
-def _same_dir(a: os.stat_result, b: os.stat_result) -> bool:
-    return (
-        a.st_size == b.st_size
-        and a.st_mode == b.st_mode
-        and int(a.st_mtime) == int(b.st_mtime)
-        and a.st_mtime_ns % 1_000_000_000 in (0, b.st_mtime_ns % 1_000_000_000)
-    )
+def _stat_differs(new: os.stat_result, old: os.stat_result) -> bool:
+    """moby pkg/archive statDifferent: mode, owner and device always; size and mtime only
+    for non-directories (a directory's mtime is "not a good measure of change")."""
+    if (new.st_mode, new.st_uid, new.st_gid, new.st_rdev) != (old.st_mode, old.st_uid, old.st_gid, old.st_rdev):
+        return True
+    if stat.S_ISDIR(new.st_mode):
+        return False
+    a, b = divmod(new.st_mtime_ns, 1_000_000_000), divmod(old.st_mtime_ns, 1_000_000_000)
+    same_time = a[0] == b[0] and (a[1] == b[1] or a[1] == 0 or b[1] == 0)
+    return not same_time or new.st_size != old.st_size
+
+
+def _with_parents(found: dict[str, str]) -> list[tuple[str, str]]:
+    """Add every changed path's ancestors as C (moby addChanges), sorted by path."""
+    for path in list(found):
+        parent = os.path.dirname(path)
+        while parent != "/" and parent not in found:
+            found[parent] = "C"
+            parent = os.path.dirname(parent)
+    return sorted(((kind, path) for path, kind in found.items()), key=lambda c: c[1])
 
 
 def changes(upper: str, lowers: Sequence[str]) -> list[tuple[str, str]]:
-    """``docker diff`` of an overlay upper directory over ``lowers`` (top first)."""
-    out: list[tuple[str, str]] = []
-    changed_dirs: set[str] = set()
+    """``docker diff`` of an overlay upper directory over ``lowers`` (top first).
+
+    Same answers as dockerd's naive diff (what its overlay2 driver uses on kernels with
+    redirect_dir, as here): A for each added path and everything under an added directory,
+    D for the topmost deleted path only, C for a path whose stat differs (moby
+    statDifferent) and for every directory with a change below it. Sorted by path.
+    """
+    found: dict[str, str] = {}
+    added_dirs: set[str] = set()
     for rel, st in walk(upper):
         path = "/" + rel
         if is_whiteout(st):
-            kind = "D"
-        else:
-            kind = "A"
-            lower = find_in_layers(rel, lowers)
-            if lower is not None:
-                lst = os.lstat(lower)
-                if stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(lst.st_mode) and _same_dir(st, lst):
-                    continue
-                kind = "C"
-        if stat.S_ISDIR(st.st_mode):
-            changed_dirs.add(path)
-        if kind in ("A", "D"):
-            parent = os.path.dirname(path)
-            if parent != "/" and parent not in changed_dirs:
-                out.append(("C", parent))
-                changed_dirs.add(parent)
-        out.append((kind, path))
-    return out
+            found[path] = "D"
+            continue
+        lower = None if os.path.dirname(path) in added_dirs else find_in_layers(rel, lowers)
+        if lower is None:
+            found[path] = "A"
+            if stat.S_ISDIR(st.st_mode):
+                added_dirs.add(path)
+            continue
+        if _stat_differs(st, os.lstat(lower)):
+            found[path] = "C"
+        if stat.S_ISDIR(st.st_mode) and is_opaque(os.path.join(upper, rel)):
+            present = set(os.listdir(os.path.join(upper, rel)))
+            for name in _visible_children(rel, lowers):
+                if name not in present:
+                    found[f"{path}/{name}"] = "D"
+    return _with_parents(found)
+
+
+def _visible_children(rel: str, layers: Sequence[str]) -> set[str]:
+    names: set[str] = set()
+    for layer in layers:
+        d = os.path.join(layer, rel)
+        if os.path.isdir(d) and not os.path.islink(d):
+            names.update(os.listdir(d))
+    return {n for n in names if find_in_layers(f"{rel}/{n}", layers) is not None}
 
 
 def _visible(lowers: Sequence[str]) -> dict[str, str]:
@@ -207,42 +233,21 @@ def _visible(lowers: Sequence[str]) -> dict[str, str]:
 def naive_changes(tree: str, lowers: Sequence[str]) -> list[tuple[str, str]]:
     """``docker diff`` of a full copy ``tree`` against the image ``lowers`` (copy driver)."""
     before = _visible(lowers)
-    out: list[tuple[str, str]] = []
+    found: dict[str, str] = {}
     seen: set[str] = set()
     for rel, st in walk(tree):
         seen.add(rel)
         lower = before.get(rel)
         if lower is None:
-            out.append(("A", "/" + rel))
-            continue
-        lst = os.lstat(lower)
-        if _differs(st, lst, os.path.join(tree, rel), lower):
-            out.append(("C", "/" + rel))
+            found["/" + rel] = "A"
+        elif _stat_differs(st, os.lstat(lower)) or (
+            stat.S_ISLNK(st.st_mode) and os.readlink(os.path.join(tree, rel)) != os.readlink(lower)
+        ):
+            found["/" + rel] = "C"
     for rel in before:
         if rel not in seen and os.path.dirname(rel) in seen | {""}:
-            out.append(("D", "/" + rel))
-    # a directory with changes inside is itself changed (moby changes.go addChanges)
-    listed = {path for _, path in out}
-    for _, path in list(out):
-        parent = os.path.dirname(path)
-        while parent != "/" and parent not in listed:
-            out.append(("C", parent))
-            listed.add(parent)
-            parent = os.path.dirname(parent)
-    out.sort(key=lambda c: c[1])
-    return out
-
-
-def _differs(a: os.stat_result, b: os.stat_result, pa: str, pb: str) -> bool:
-    if stat.S_IFMT(a.st_mode) != stat.S_IFMT(b.st_mode):
-        return True
-    if (a.st_mode, a.st_uid, a.st_gid) != (b.st_mode, b.st_uid, b.st_gid):
-        return True
-    if stat.S_ISDIR(a.st_mode):
-        return False
-    if stat.S_ISLNK(a.st_mode):
-        return os.readlink(pa) != os.readlink(pb)
-    return a.st_size != b.st_size or a.st_mtime_ns != b.st_mtime_ns or a.st_rdev != b.st_rdev
+            found["/" + rel] = "D"
+    return _with_parents(found)
 
 
 def naive_diff_tree(tree: str, lowers: Sequence[str], out: BinaryIO) -> None:

@@ -21,7 +21,9 @@ climbs out of the layer; hardlinks to anything outside it; any entry whose paren
 free space; unknown entry types; ``trusted.*`` xattrs (they would forge overlay metadata).
 
 Hardlinks to a file not in this layer but in a lower one get a copy of the lower file
-(a hardlink across layers cannot be made without sharing an inode between layers).
+(a hardlink across layers cannot be made without sharing an inode between layers). As in
+Docker (chrootarchive), a hardlink entry's owner, mode and mtime are applied to the inode it
+shares with its target.
 """
 
 from __future__ import annotations
@@ -391,8 +393,8 @@ class _Unpacker:
                 )
             os.symlink(info.linkname, p)
         elif info.islnk():
+            # Docker then applies the link header's owner, mode and times to the shared inode
             self.hardlink(rel, info)
-            return  # a hardlink shares its target's metadata
         elif info.ischr() or info.isblk():
             if not self.allow_devices:
                 raise InvalidArgument(f"layer entry {rel!r}: device nodes are not allowed")

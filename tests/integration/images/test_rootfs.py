@@ -68,7 +68,7 @@ def layered_image(store: ImageStore) -> str:
         entry("perm/", D, mode=0o2775, uid=1000, gid=1000),
         entry("perm/suid", F, b"#!/bin/sh\n", mode=0o4755, uid=1000, gid=50),
         entry("perm/sticky/", D, mode=0o1777),
-        entry("perm/hard", LNK, link="perm/suid"),
+        entry("perm/hard", LNK, link="perm/suid", mode=0o4755, uid=1000, gid=50),
     )
     upper = make_tar(
         entry("data/", D),

@@ -67,9 +67,17 @@ def test_hardlinks_within_a_layer_share_an_inode(store: ImageStore) -> None:
     assert os.stat(os.path.join(d, "a")).st_ino == os.stat(os.path.join(d, "b")).st_ino
 
 
+def test_hardlink_header_metadata_applies_to_the_shared_inode(store: ImageStore) -> None:
+    # what dockerd does (seen against dockerd 20.10 in tests/interop/images)
+    data = make_tar(entry("a", F, b"data", mode=0o755, mtime=1), entry("b", LNK, link="a", mode=0o600, mtime=2))
+    d = diff_dir(store, apply(store, data))
+    st = os.stat(os.path.join(d, "a"))
+    assert (st.st_mode & 0o7777, int(st.st_mtime)) == (0o600, 2)
+
+
 def test_hardlink_to_a_lower_layer_gets_a_copy(store: ImageStore) -> None:
     lower = apply(store, make_tar(entry("bin/", D), entry("bin/busybox", F, b"ELF", mode=0o755)))
-    upper = apply(store, make_tar(entry("bin/", D), entry("bin/ls", LNK, link="bin/busybox")), lower)
+    upper = apply(store, make_tar(entry("bin/", D), entry("bin/ls", LNK, link="bin/busybox", mode=0o755)), lower)
     ls = os.path.join(diff_dir(store, upper), "bin/ls")
     orig = os.path.join(diff_dir(store, lower), "bin/busybox")
     with open(ls, "rb") as f:
