@@ -95,9 +95,7 @@ def volume_prune(ctx: Context, args: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--filter", action="append", help="Provide filter values")
     ns = p.parse(args)
-    filters = parse_filters(ns.filter)
-    if ns.all:
-        filters["all"] = ["true"]
+    filters = parse_filters(ns.filter)  # -a: API 1.41 prunes named volumes anyway (no "all")
     reply = ctx.client.post("/volumes/prune", filters=filters or None) or {}
     if reply.get("VolumesDeleted"):
         ctx.out("Deleted Volumes:\n" + "".join(f"{v}\n" for v in reply["VolumesDeleted"]) + "\n")

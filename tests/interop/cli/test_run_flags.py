@@ -1,0 +1,149 @@
+"""``run`` flags take effect inside the container; streams and signals behave like docker's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.interop.cli.conftest import DOCKYARD, REPO, Engine
+from tests.interop.cli.test_cli_against_daemons import names, uniq  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.xdist_group("cli-daemons")]
+
+
+def test_run_flags_reach_the_container(engine: Engine) -> None:
+    script = ("hostname; id -u; pwd; echo $FOO; grep -c myhost /etc/hosts; "
+              "touch /ro 2>/dev/null && echo writable || echo read-only; "
+              "touch /scratch/f && echo tmpfs-ok; grep CapEff /proc/self/status")
+    out = engine.ok("run", "--rm", "-h", "box1", "-u", "1:1", "-w", "/tmp", "-e", "FOO=bar",
+                    "--add-host", "myhost:10.9.8.7", "--read-only", "--tmpfs",
+                    "/scratch:mode=1777", "--cap-drop", "ALL", "busybox", "sh", "-c", script)
+    lines = out.splitlines()
+    assert lines[:7] == ["box1", "1", "/tmp", "bar", "1", "read-only", "tmpfs-ok"]
+    assert lines[7].split() == ["CapEff:", "0000000000000000"]
+
+
+def test_entrypoint_labels_limits_and_restart_policy(engine: Engine,
+                                                     names: list[str]) -> None:  # noqa: F811
+    assert engine.ok("run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint") == \
+        "from entrypoint\n"
+    name = uniq("limits")
+    names.append(name)
+    engine.ok("create", "--name", name, "-l", "a=1", "--memory", "32m", "--cpus", "0.5",
+              "--pids-limit", "20", "--restart", "on-failure:2", "--init", "--stop-signal",
+              "SIGINT", "busybox", "true")
+    info = json.loads(engine.ok("inspect", name))[0]
+    hc = info["HostConfig"]
+    assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (32 << 20, 500_000_000, 20)
+    assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert hc["Init"] is True
+    assert info["Config"]["Labels"] == {"a": "1"} and info["Config"]["StopSignal"] == "SIGINT"
+
+
+def test_healthcheck_flags_make_the_container_healthy(engine: Engine,
+                                                      names: list[str]) -> None:  # noqa: F811
+    name = uniq("health")
+    names.append(name)
+    engine.ok("run", "-d", "--name", name, "--health-cmd", "true", "--health-interval", "1s",
+              "--health-retries", "1", "busybox", "sleep", "300")
+    deadline = time.monotonic() + 20
+    status = ""
+    while time.monotonic() < deadline:
+        status = engine.ok("inspect", "-f", "{{.State.Health.Status}}", name).strip()
+        if status == "healthy":
+            break
+        time.sleep(0.3)
+    assert status == "healthy"
+
+
+def test_logs_follow_streams_until_the_container_exits(engine: Engine,
+                                                      names: list[str]) -> None:  # noqa: F811
+    name = uniq("follow")
+    names.append(name)
+    engine.ok("run", "-d", "--name", name, "busybox", "sh", "-c",
+              "for i in 1 2 3; do echo line$i; sleep 0.3; done")
+    proc = engine.dy("logs", "-f", name, timeout=30)
+    assert proc.returncode == 0
+    assert proc.stdout == b"line1\nline2\nline3\n"
+
+
+def test_start_a_and_attach_return_the_exit_status(engine: Engine,
+                                                   names: list[str]) -> None:  # noqa: F811
+    name = uniq("starta")
+    names.append(name)
+    engine.ok("create", "--name", name, "-i", "busybox", "sh", "-c", "read x; echo got $x; exit 4")
+    proc = engine.dy("start", "-a", "-i", name, stdin=b"hello\n")
+    assert (proc.returncode, proc.stdout) == (4, b"got hello\n")
+
+    other = uniq("attach")
+    names.append(other)
+    engine.ok("run", "-d", "--name", other, "busybox", "sh", "-c",
+              "sleep 1; echo late; exit 6")
+    proc = engine.dy("attach", other)
+    assert (proc.returncode, proc.stdout) == (6, b"late\n")
+    proc = engine.dy("attach", other)
+    assert proc.returncode == 1 and b"You cannot attach to a stopped container" in proc.stderr
+
+
+def test_signals_are_forwarded_to_the_container(engine: Engine) -> None:
+    env = {**os.environ, "DOCKYARD_HOST": engine.host, "PYTHONPATH": os.path.join(REPO, "src")}
+    proc = subprocess.Popen([*DOCKYARD, "run", "--rm", "busybox", "sh", "-c",
+                             "trap 'echo caught; exit 7' TERM; echo ready; "
+                             "while true; do sleep 0.1; done"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out == b"caught\n"
+    assert proc.returncode == 7
+
+
+def test_events_and_prunes(engine: Engine) -> None:
+    since = str(int(time.time()) - 1)
+    name = uniq("ev")
+    engine.ok("run", "--name", name, "busybox", "true")
+    until = str(int(time.time()) + 1)
+    events = engine.ok("events", "--since", since, "--until", until, "--filter",
+                       f"container={name}", "--format", "{{.Action}}").split()
+    assert events[:3] == ["create", "attach", "start"] or events[:2] == ["create", "start"]
+    assert "die" in events
+    out = engine.ok("container", "prune", "-f", "--filter", f"until={until}")
+    assert out.endswith("\n") and "Total reclaimed space:" in out
+    assert name not in engine.ok("ps", "-a", "--format", "{{.Names}}").split()
+    vol = uniq("prunevol")
+    engine.ok("volume", "create", vol)
+    assert vol in engine.ok("volume", "prune", "-f", "-a")
+
+
+def test_exec_it_in_a_real_terminal(engine: Engine, names: list[str]) -> None:  # noqa: F811
+    import shutil
+
+    from tests.interop.cli.test_cli_against_daemons import _tmux, _wait_for_pane
+
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    name = uniq("execit")
+    names.append(name)
+    engine.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
+    session = uniq("tty")
+    env = f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')}"
+    command = f"{env} {' '.join(DOCKYARD)} exec -it {name} sh; echo EXIT=$?; sleep 60"
+    _tmux("new-session", "-d", "-s", session, "-x", "90", "-y", "25", command)
+    try:
+        _wait_for_pane(session, "#")
+        _tmux("send-keys", "-t", session, "tty; stty size; exit 3", "Enter")
+        pane = _wait_for_pane(session, "EXIT=3")
+        assert "/dev/pts/" in pane and "25 90" in pane
+    finally:
+        _tmux("kill-session", "-t", session)
