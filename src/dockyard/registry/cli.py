@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.registry.config import load_config, parse_duration
 from dockyard.registry.gc import collect_garbage
 from dockyard.registry.server import serve
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             serve(config)
             return 0
         config = load_config(args.config, root=args.root)
+        if not os.path.isdir(config.root):
+            raise InvalidArgument(f"no registry storage at {config.root}")
         grace = parse_duration(args.grace) if args.grace else config.gc_grace
         store = Store(FilesystemDriver(config.root))
         report = collect_garbage(store, dry_run=args.dry_run, grace=grace,
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{verb} blob {digest} ({size} bytes)")
     for ident in report.deleted_uploads:
         print(f"{verb} upload {ident}")
-    print(f"{len(report.marked)} referenced, {len(report.kept_recent)} recent kept, "
-          f"{len(report.deleted_blobs)} blobs {verb} ({report.freed} bytes), "
-          f"{len(report.deleted_uploads)} uploads {verb}")
+    print(f"{len(report.marked)} referenced, {len(report.kept_recent)} unreferenced but recent; "
+          f"{verb} {len(report.deleted_blobs)} blobs ({report.freed} bytes) and "
+          f"{len(report.deleted_uploads)} uploads")
     return 0

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from dockyard.registry.gc import collect_garbage
 from dockyard.registry.storage import FilesystemDriver
 from dockyard.registry.store import Store
@@ -83,7 +85,14 @@ def test_gc_command_dry_run_and_real(registry: RunningRegistry) -> None:
     assert f"would delete blob {orphan}" in out
     assert os.path.exists(_blob(registry.root, orphan))
     kept = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    assert "0 blobs deleted" in kept  # default grace: an hour
+    assert "deleted 0 blobs" in kept  # default grace: an hour
     out = subprocess.run([*cmd, "--grace", "0"], capture_output=True, text=True, check=True).stdout
     assert f"deleted blob {orphan}" in out
     assert not os.path.exists(_blob(registry.root, orphan))
+
+
+def test_gc_command_refuses_a_missing_root(tmp_path: pytest.TempPathFactory) -> None:
+    out = subprocess.run([sys.executable, "-m", "dockyard.registry", "gc", "--root",
+                          f"{tmp_path}/nothing"], capture_output=True, text=True)
+    assert out.returncode == 1 and "no registry storage" in out.stderr
+    assert not os.path.exists(f"{tmp_path}/nothing")
