@@ -281,6 +281,16 @@ class Cgroup(ABC):
         """Processes the OOM killer killed in this cgroup (kernel >= 4.13 on v1)."""
 
     @abstractmethod
+    def oom_notifier(self) -> int:
+        """A new fd (the caller closes it) that turns readable when the OOM killer may have acted.
+
+        For a monitor's poll loop: on readability, ``os.read(fd, 4096)`` to re-arm, then
+        compare :meth:`oom_kill_count` with the last value. v1: an eventfd registered on
+        memory.oom_control through cgroup.event_control (it also fires when the cgroup is
+        removed); v2: inotify on memory.events (any memory event).
+        """
+
+    @abstractmethod
     def pids(self, recursive: bool = True) -> list[int]: ...
 
     @abstractmethod

@@ -310,6 +310,20 @@ class CgroupV1(Cgroup):
         d = self._hierarchies.get("memory")
         return read_kv(os.path.join(d, "memory.oom_control")).get("oom_kill", 0) if d else 0
 
+    def oom_notifier(self) -> int:
+        d = self._dir("memory", "oom notification")
+        efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            control = os.open(os.path.join(d, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                write_file(os.path.join(d, "cgroup.event_control"), f"{efd} {control}", "oom notification")
+            finally:
+                os.close(control)  # the kernel keeps its own reference
+        except BaseException:
+            os.close(efd)
+            raise
+        return efd
+
     def pids(self, recursive: bool = True) -> list[int]:
         for controller in _PROCS_FROM:
             d = self._hierarchies.get(controller)

@@ -272,6 +272,9 @@ class CgroupV2(Cgroup):
     def oom_kill_count(self) -> int:
         return read_kv(self._f("memory.events")).get("oom_kill", 0)
 
+    def oom_notifier(self) -> int:
+        return inotify_modify_fd(self._f("memory.events"))
+
     def pids(self, recursive: bool = True) -> list[int]:
         return read_procs(self.dir, recursive) if self.exists() else []
 
@@ -318,3 +321,23 @@ def parse_io_stat(text: str) -> tuple[tuple[BlkioEntry, ...], tuple[BlkioEntry, 
             out += [BlkioEntry(major, minor, "Read", rv), BlkioEntry(major, minor, "Write", wv),
                     BlkioEntry(major, minor, "Total", rv + wv)]
     return tuple(nbytes), tuple(nios)
+
+
+_IN_CLOEXEC = 0o2000000
+_IN_NONBLOCK = 0o4000
+_IN_MODIFY = 0x2
+
+
+def inotify_modify_fd(path: str) -> int:
+    """An inotify fd watching ``path`` for modification (cgroupfs notifies on memory.events)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd: int = libc.inotify_init1(_IN_CLOEXEC | _IN_NONBLOCK)
+    if fd < 0:
+        raise Internal(f"inotify_init1: {os.strerror(ctypes.get_errno())}")
+    if libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(_IN_MODIFY)) < 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise Internal(f"cannot watch {path}: {os.strerror(err)}")
+    return fd

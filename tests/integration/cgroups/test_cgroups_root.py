@@ -172,3 +172,16 @@ def test_kill_all_on_a_paused_cgroup_keeps_it_frozen_until_thawed(cgroup: Cgroup
     assert cgroup.frozen()
     cgroup.thaw()
     assert proc.wait(timeout=10) == -signal.SIGTERM
+
+
+def test_oom_notifier_fires_when_the_hog_is_killed(cgroup: Cgroup) -> None:
+    cgroup.set({"memory": {"limit": 32 << 20, "swap": 32 << 20}})
+    fd = cgroup.oom_notifier()
+    try:
+        assert select.select([fd], [], [], 0)[0] == []
+        hog = spawn(cgroup, "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))")
+        assert hog.wait(timeout=60) == -signal.SIGKILL
+        assert select.select([fd], [], [], 10)[0] == [fd]
+        assert cgroup.oom_kill_count() == 1
+    finally:
+        os.close(fd)

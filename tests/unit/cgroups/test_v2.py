@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 
 import pytest
 
@@ -159,3 +160,15 @@ def test_destroy_removes_leaf_and_nested_cgroups(cg: CgroupV2, leaf: str) -> Non
     write(os.path.join(leaf, "inner", "cgroup.procs"), "")
     cg.destroy()
     assert not cg.exists() and os.path.isdir(os.path.dirname(leaf))
+
+
+def test_oom_notifier_turns_readable_when_memory_events_changes(cg: CgroupV2, leaf: str) -> None:
+    fd = cg.oom_notifier()
+    try:
+        assert select.select([fd], [], [], 0)[0] == []
+        write(os.path.join(leaf, "memory.events"), "oom 1\noom_kill 2\n")
+        assert select.select([fd], [], [], 5)[0] == [fd]
+        os.read(fd, 4096)
+        assert cg.oom_kill_count() == 2
+    finally:
+        os.close(fd)
