@@ -198,7 +198,7 @@ def compile(spec: Mapping[str, Any], *, cache_dir: str | None = None) -> bytes:
     sha256 of the spec, the libseccomp version and the machine: compiling Docker's profile
     costs ~11 ms, reading it back well under one.
     """
-    if cache_dir is None:
+    if cache_dir is None or not _trusted_dir(cache_dir):
         return _compile(spec)
     version = bytes(_lib().seccomp_version().contents)
     key = hashlib.sha256(json.dumps(spec, separators=(",", ":")).encode() + version
@@ -211,11 +211,20 @@ def compile(spec: Mapping[str, Any], *, cache_dir: str | None = None) -> bytes:
         pass
     program = _compile(spec)
     try:
-        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         atomic_write(path, program, 0o600, durable=False)
     except OSError:
         pass  # a cache: failing to fill it changes nothing
     return program
+
+
+def _trusted_dir(path: str) -> bool:
+    """A cache someone else can write to could hand us a permissive filter: use only our own."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
 def _compile(spec: Mapping[str, Any]) -> bytes:

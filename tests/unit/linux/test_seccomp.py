@@ -225,3 +225,12 @@ def test_allow_by_default_filters_get_no_enosys_stub() -> None:
     ret_enosys = struct.pack("<HBBI", 0x06, 0, 0, 0x00050000 | errno.ENOSYS)
     assert seccomp.compile(deny)[40:48] == ret_enosys
     assert seccomp.compile(spec)[40:48] != ret_enosys
+
+
+def test_compile_cache_in_a_directory_others_can_write_is_not_used(tmp_path: pathlib.Path) -> None:
+    cache = tmp_path / "shared"
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    spec = seccomp.default_profile()
+    assert seccomp.compile(spec, cache_dir=str(cache)) == seccomp.compile(spec)
+    assert os.listdir(cache) == []
