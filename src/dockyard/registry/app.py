@@ -22,12 +22,14 @@ by :mod:`dockyard.registry.uploads`, downloads go through ``web.FileResponse`` (
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import unquote
 
 from aiohttp import web
+from multidict import MultiDict
 
 from dockyard.errors import DockyardError
 from dockyard.oci import mediatypes
@@ -181,9 +183,18 @@ class RegistryApp:
     async def token_endpoint(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
         if self.token is None or request.method not in ("GET", "POST"):
             raise RegistryError("UNSUPPORTED", "no token endpoint here", status=404)
-        scopes = [s for value in request.query.getall("scope", []) for s in value.split(" ") if s]
-        body = self.token.issue(request.headers, self._base_url(request), scopes)
-        return web.json_response(body)
+        params = request.query
+        headers: Mapping[str, str] = request.headers
+        if request.method == "POST":  # OAuth2 password grant (auth-oauth.md), form-encoded
+            form = await request.post()
+            params = MultiDict((k, str(v)) for k, v in form.items())
+            if params.get("grant_type") != "password":
+                raise RegistryError("UNSUPPORTED", "only grant_type=password is supported",
+                                    status=400)
+            basic = f"{params.get('username', '')}:{params.get('password', '')}"
+            headers = {"Authorization": "Basic " + base64.b64encode(basic.encode()).decode()}
+        scopes = [s for value in params.getall("scope", []) for s in value.split(" ") if s]
+        return web.json_response(self.token.issue(headers, self._base_url(request), scopes))
 
     # -- catalog, tags, referrers ------------------------------------------------------
 

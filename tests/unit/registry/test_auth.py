@@ -160,3 +160,17 @@ def test_search_with_token_auth_needs_an_account(tmp_path: pytest.TempPathFactor
                 "num_results"] == expected
     finally:
         registry.stop()
+
+
+def test_token_endpoint_oauth2_password_grant(token_registry: RunningRegistry) -> None:
+    form = "grant_type=password&username=alice&password=s3cret&service=test-registry&" \
+           "scope=repository%3Ar%3Apull%2Cpush&client_id=test"
+    r = token_registry.request("POST", "/token", form.encode(),
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200
+    claims = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == "alice"
+    assert claims["access"] == [{"type": "repository", "name": "r", "actions": ["pull", "push"]}]
+    bad = token_registry.request("POST", "/token", form.replace("s3cret", "no").encode(),
+                                 {"Content-Type": "application/x-www-form-urlencoded"})
+    assert bad.status == 401

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import http.client
 import ipaddress
+import os
 import signal
 import socket
 import ssl
@@ -109,3 +111,46 @@ def test_bad_listen_address_is_an_error(tmp_path: pytest.TempPathFactory) -> Non
                           "nonsense", "--root", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 1
     assert "invalid listen address" in out.stderr
+
+
+def test_killed_server_leaves_no_partial_blob_and_the_upload_resumes(
+        tmp_path: pytest.TempPathFactory) -> None:
+    root = f"{tmp_path}/root"
+    data = os.urandom(3 << 20)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    proc, url = _serve("--listen", "127.0.0.1:0", "--root", root)
+    port = int(url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/v2/r/blobs/uploads/")
+    started = conn.getresponse()
+    started.read()
+    location = started.headers["Location"]
+    conn.request("PATCH", location, body=data[: 2 << 20])
+    patched = conn.getresponse()
+    patched.read()
+    assert patched.status == 202
+    conn.close()
+    proc.kill()  # SIGKILL: no cleanup of any kind
+    proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+    assert [f for _, _, files in os.walk(f"{root}/blobs") for f in files] == []
+    proc, url = _serve("--listen", "127.0.0.1:0", "--root", root)
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", location)
+        status = conn.getresponse()
+        status.read()
+        assert status.headers["Range"] == f"0-{(2 << 20) - 1}"
+        # the running hash died with the process: the commit hashes the stored bytes again
+        conn.request("PUT", f"{location}?digest={digest}", body=data[2 << 20:],
+                     headers={"Content-Range": f"{2 << 20}-{len(data) - 1}"})
+        done = conn.getresponse()
+        done.read()
+        assert done.status == 201
+        conn.request("GET", f"/v2/r/blobs/{digest}")
+        assert conn.getresponse().read() == data
+        conn.close()
+    finally:
+        assert _stop(proc) == 0
