@@ -69,6 +69,10 @@ def mounts(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def network_settings(c: Any, exec_root: str) -> dict[str, Any]:
     mode = c.host_config.get("NetworkMode") or "default"
     net = getattr(c, "network", None) or {}
+    if net and hasattr(net, "endpoints"):  # the network service's live view (network engineer)
+        from dockyard.api.netshapes import container_network_settings
+
+        return container_network_settings(c, net)
     networks: dict[str, Any] = {}
     if mode in ("none", "default", "bridge") and not net:
         networks = {"none": {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
@@ -167,10 +171,19 @@ def human_duration(seconds: float) -> str:
     return f"{h // 24 // 365} years"
 
 
+def _ports(c: Any) -> list[dict[str, Any]]:
+    net = getattr(c, "network", None)
+    if net is None or not hasattr(net, "ports"):
+        return []
+    from dockyard.api.netshapes import port_summary
+
+    return port_summary(c, net)
+
+
 def container_summary(c: Any, size: tuple[int, int] | None = None) -> dict[str, Any]:
     cmd = " ".join([c.path, *c.args]) if c.path else ""
     out = {"Id": c.id, "Names": ["/" + c.name], "Image": c.config.get("Image", ""), "ImageID": c.image_id,
-           "Command": cmd, "Created": _unix(c.created), "Ports": [], "Labels": c.config.get("Labels") or {},
+           "Command": cmd, "Created": _unix(c.created), "Ports": _ports(c), "Labels": c.config.get("Labels") or {},
            "State": c.state.status, "Status": status_text(c),
            "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
            "NetworkSettings": {"Networks": network_settings(c, "")["Networks"]}, "Mounts": mounts(c.mount_points)}

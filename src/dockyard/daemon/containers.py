@@ -159,6 +159,8 @@ class ContainerService(ContainerExtras):
         if not host_config.get("ShmSize"):
             host_config["ShmSize"] = self.cfg.default_shm_size
         cid = os.urandom(32).hex()
+        if self.network is not None:  # network engineer's hook: --network exists, keep aliases/--ip
+            await self.network.on_create(cid, host_config, body.get("NetworkingConfig"))
         if not merged.get("Hostname"):
             merged["Hostname"] = cid[:12]
         warnings: list[str] = []
@@ -264,6 +266,9 @@ class ContainerService(ContainerExtras):
                 stream.fail(exc.message)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.images.unmount_rootfs, c.id)
+            if self.network is not None:  # network engineer's hook: undo sandbox_for
+                with contextlib.suppress(Exception):
+                    await self.network.release(c)
             raise
 
     async def _start_inner(self, c: Container) -> None:

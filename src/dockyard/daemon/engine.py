@@ -12,6 +12,7 @@ from typing import Any
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.containers import ContainerService
 from dockyard.daemon.events import EventBus
+from dockyard.daemon.networks import NetworkService
 from dockyard.daemon.spawner import Spawner
 from dockyard.volumes import VolumeStore
 
@@ -70,6 +71,10 @@ class Engine:
             self.image_error = str(exc)
         self.volumes = VolumeStore(os.path.join(cfg.data_root, "volumes"))
         self.containers = ContainerService(cfg, spawner, self.images, self.volumes, self.events)
+        # networking (owner: network engineer): the container service's sandbox/release hooks
+        self.networks = NetworkService(cfg.data_root, cfg.exec_root, cfg.network, self.containers,
+                                       self.events)
+        self.containers.network = self.networks
         self.id = self._daemon_id()
         self.facts = HostFacts(
             kernel=platform.release(), os_name=_os_name(), arch=platform.machine(),
@@ -95,9 +100,11 @@ class Engine:
 
     async def start(self) -> None:
         await self.containers.restore()
+        await self.networks.start()   # after restore: it releases what exited meanwhile
 
     async def shutdown(self) -> None:
         await self.containers.shutdown()
+        await self.networks.shutdown()
 
 
 __all__ = ["Engine", "HostFacts"]
