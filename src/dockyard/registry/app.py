@@ -46,8 +46,9 @@ from dockyard.registry.responses import (
     paginated,
     read_limited,
     stream_body,
+    stream_from_driver,
 )
-from dockyard.registry.storage import FilesystemDriver
+from dockyard.registry.storage import FilesystemDriver, StorageDriver
 from dockyard.registry.store import MAX_MANIFEST_SIZE, Store, parse_digest, validate_name
 from dockyard.registry.uploads import (
     PIECE,
@@ -78,9 +79,9 @@ Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
 
 
 class RegistryApp:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, driver: StorageDriver | None = None) -> None:
         self.config = config
-        self.driver = FilesystemDriver(config.root, durable=config.durable)
+        self.driver = driver or FilesystemDriver(config.root, durable=config.durable)
         self.store = Store(self.driver, touch_after=config.gc_grace / 4)
         self.auth: Authorizer
         self.token: TokenAuth | None = None
@@ -314,7 +315,8 @@ class RegistryApp:
         local = self.driver.local_path(self.store.blob_path(d))
         if local is not None:
             return web.FileResponse(local, chunk_size=PIECE, headers=headers)
-        raise RegistryError("UNSUPPORTED", "driver cannot serve files")  # pragma: no cover
+        return await stream_from_driver(request, headers, self.driver,
+                                        self.store.blob_path(d), size)
 
     async def uploads(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         name = p["name"]
@@ -385,8 +387,9 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
     return resp
 
 
-def make_app(config: Config) -> web.Application:
-    registry = RegistryApp(config)
+def make_app(config: Config, driver: StorageDriver | None = None) -> web.Application:
+    """The application; ``driver`` defaults to the filesystem under ``config.root``."""
+    registry = RegistryApp(config, driver)
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
     app[REGISTRY_KEY] = registry
     app.router.add_route("*", "/{tail:.*}", registry.dispatch)

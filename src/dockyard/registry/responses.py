@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -10,6 +12,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from dockyard.registry.apierrors import RegistryError
+from dockyard.registry.storage import StorageDriver
 
 __all__ = [
     "accepted_types",
@@ -18,7 +21,10 @@ __all__ = [
     "paginated",
     "read_limited",
     "stream_body",
+    "stream_from_driver",
 ]
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 async def stream_body(request: web.Request, headers: dict[str, str], size: int | None,
@@ -100,3 +106,37 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
         if len(buf) > limit:
             raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413)
     return bytes(buf)
+
+
+async def stream_from_driver(request: web.Request, headers: dict[str, str],
+                             driver: StorageDriver, path: str, size: int) -> web.StreamResponse:
+    """Serve a blob a driver cannot hand over as a local file (object stores), with Range."""
+    start, end = 0, size - 1
+    status = 200
+    wanted = _RANGE_RE.match(request.headers.get("Range", "").strip())
+    if wanted and (wanted.group(1) or wanted.group(2)):
+        if wanted.group(1):
+            start = int(wanted.group(1))
+            end = min(int(wanted.group(2)), size - 1) if wanted.group(2) else size - 1
+        else:  # "bytes=-N": the last N bytes
+            start = max(size - int(wanted.group(2)), 0)
+        if start > end or start >= size:
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+        status = 206
+        headers = {**headers, "Content-Range": f"bytes {start}-{end}/{size}"}
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_length = end - start + 1
+    await resp.prepare(request)
+    f = await asyncio.to_thread(driver.open_read, path, start)
+    try:
+        left = end - start + 1
+        while left > 0:
+            chunk = await asyncio.to_thread(f.read, min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+            await resp.write(chunk)
+    finally:
+        f.close()
+    await resp.write_eof()
+    return resp

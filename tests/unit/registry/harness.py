@@ -19,6 +19,7 @@ from aiohttp import web
 from dockyard.oci import mediatypes
 from dockyard.registry.app import make_app
 from dockyard.registry.config import Config
+from dockyard.registry.storage import StorageDriver
 
 
 @dataclass
@@ -38,8 +39,9 @@ class Reply:
 class RunningRegistry:
     """``make_app(config)`` on 127.0.0.1:<free port> in its own thread and event loop."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, driver: StorageDriver | None = None) -> None:
         self.config = config
+        self.driver = driver
         self.root = config.root
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -61,7 +63,7 @@ class RunningRegistry:
         self._loop.close()
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(make_app(self.config), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(make_app(self.config, self.driver), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
