@@ -405,7 +405,8 @@ def tree(root: str) -> dict[str, tuple[Any, ...]]:
                 ))
             except OSError:
                 xattrs = ()
-            mtime = int(st.st_mtime) if not stat.S_ISLNK(st.st_mode) and not stat.S_ISDIR(st.st_mode) else None
+            # directories change as entries land; whiteouts are made "now" by dockerd too
+            mtime = int(st.st_mtime) if stat.S_ISREG(st.st_mode) else None
             out[rel] = (kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
                         st.st_size if stat.S_ISREG(st.st_mode) else None, extra, xattrs, mtime)
     for group in inodes.values():

