@@ -1,5 +1,5 @@
-"""Real clients against our registry: skopeo both ways, the reference dockerd push/pull/search,
-and docker login through Basic and Bearer token auth."""
+"""Real clients against our registry: skopeo both ways (also over TLS with token auth), the
+reference dockerd push/pull/search, and docker login through Basic and Bearer token auth."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.interop.registry.conftest import Served, need, start_registry, stop_registry
 from tests.support.dockerd import PrivateDockerd
 from tests.unit.registry.harness import Image
+from tests.unit.registry.test_server import _self_signed
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
               pytest.mark.xdist_group("registry-dockerd")]  # one private dockerd per run
@@ -110,3 +111,34 @@ def test_dockerd_login_and_push_with_auth(scheme: str, tmp_path: pytest.TempPath
     finally:
         stop_registry(served)
     assert os.path.isdir(f"{tmp_path}/root/repositories/private/busybox/_manifests")
+
+
+def test_skopeo_through_tls_and_token_auth(tmp_path: pytest.TempPathFactory, busybox_layout: str,
+                                           busybox_image: Image) -> None:
+    need("skopeo")
+    certs = f"{tmp_path}/certs"
+    os.makedirs(certs)
+    cert, key = _self_signed(certs)
+    os.rename(cert, f"{certs}/ca.crt")  # skopeo's --cert-dir wants *.crt for CAs
+    os.rename(key, f"{tmp_path}/tls.key")
+    _token_key(f"{tmp_path}/token.pem")
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode()
+    with open(f"{tmp_path}/htpasswd", "w") as f:
+        f.write(f"sky:{hashed}\n")
+    with open(f"{tmp_path}/registry.yml", "w") as f:
+        f.write(f"http: {{tls: {{certificate: {certs}/ca.crt, key: {tmp_path}/tls.key}}}}\n"
+                f"auth: {{token: {{key: {tmp_path}/token.pem, htpasswd: {tmp_path}/htpasswd}}}}\n")
+    served = start_registry(f"{tmp_path}/root", "--config", f"{tmp_path}/registry.yml")
+    try:
+        assert served.url.startswith("https://")
+        dest = f"docker://{served.host}/secure/busybox:1"
+        denied = subprocess.run(["skopeo", "copy", "--dest-cert-dir", certs,
+                                 f"oci:{busybox_layout}:latest", dest], capture_output=True,
+                                text=True, timeout=120)
+        assert denied.returncode != 0
+        _skopeo("copy", "--dest-cert-dir", certs, "--dest-creds", "sky:pw",
+                f"oci:{busybox_layout}:latest", dest)
+        inspected = json.loads(_skopeo("inspect", "--cert-dir", certs, "--creds", "sky:pw", dest))
+        assert inspected["Digest"] == busybox_image.digest
+    finally:
+        stop_registry(served)
