@@ -14,14 +14,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from dockyard.cli.context import Context, UsageError
+from dockyard.units import binary_size as human_binary_size
+from dockyard.units import human_duration, human_size
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["human_duration", "human_size", "parse_filters", "parse_time", "render_list",
-           "tabulate"]
+__all__ = ["human_binary_size", "human_duration", "human_size", "parse_filters", "parse_time",
+           "print_deletions", "render_list", "tabulate"]
 
 MIN_WIDTH = 10
 PADDING = 3
@@ -40,52 +42,6 @@ def tabulate(lines: Sequence[Sequence[str]]) -> str:
         out.append("".join(parts).rstrip(" ") if not cells[-1:] or cells[-1] else
                    "".join(parts))
     return "\n".join(out) + ("\n" if out else "")
-
-
-def human_size(size: float) -> str:
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.3g}{units[i]}"
-
-
-def human_binary_size(size: float) -> str:
-    """go-units BytesSize: ``1.5MiB`` (stats uses it)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024.0
-        i += 1
-    return f"{size:.4g}{units[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds // 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds // 3600) // 24 // 365} years"
 
 
 def ago(unix: float, now: float | None = None) -> str:
@@ -196,3 +152,21 @@ def truncate(text: str, width: int) -> str:
 
 def short_id(ident: str) -> str:
     return ident.split(":", 1)[-1][:12]
+
+
+def print_deletions(ctx: Context, title: str, items: Sequence[Any] | None,
+                    reclaimed: int | None = None) -> None:
+    """A prune's report: ``Deleted X:`` then one line per item (image items are
+    ``{"Untagged"|"Deleted": ref}``), a blank line, and the reclaimed space if given."""
+    if items:
+        ctx.out(f"{title}:\n")
+        for item in items:
+            if isinstance(item, dict):
+                for key in ("Untagged", "Deleted"):
+                    if key in item:
+                        ctx.out(f"{key.lower()}: {item[key]}\n")
+            else:
+                ctx.out(f"{item}\n")
+        ctx.out("\n")
+    if reclaimed is not None:
+        ctx.out(f"Total reclaimed space: {human_size(reclaimed)}\n")

@@ -15,13 +15,13 @@ CONTAINER = {name: ("run" if name in ("run", "create", "start", "attach", "exec"
     "inspect", "top", "stats", "cp", "diff", "commit", "export", "rename", "pause", "unpause",
     "update", "port")}
 CONTAINER |= {"ls": ("containers", "ps"), "ps": ("containers", "ps"), "list": ("containers", "ps"),
-              "remove": ("containers", "rm"), "prune": ("groups", "container_prune")}
+              "remove": ("containers", "rm"), "prune": ("prune", "container_prune")}
 IMAGE = {name: ("images", name) for name in (
-    "pull", "push", "tag", "save", "load", "history", "prune")}
+    "pull", "push", "tag", "save", "load", "history")}
 IMAGE |= {"ls": ("images", "images"), "list": ("images", "images"), "rm": ("images", "rmi"),
           "remove": ("images", "rmi"), "import": ("images", "import_"),
-          "inspect": ("groups", "image_inspect")}
-SYSTEM = {"df": ("system", "df"), "prune": ("system", "prune"), "info": ("system", "info"),
+          "inspect": ("groups", "image_inspect"), "prune": ("prune", "image_prune")}
+SYSTEM = {"df": ("system", "df"), "prune": ("prune", "system_prune"), "info": ("system", "info"),
           "events": ("system", "events")}
 
 
@@ -57,17 +57,3 @@ def image_inspect(ctx: Context, args: list[str]) -> int:
     return inspect(ctx, args, kind="image", command="image inspect")
 
 
-def container_prune(ctx: Context, args: list[str]) -> int:
-    from dockyard.cli.context import Parser
-    from dockyard.cli.format import human_size, parse_filters
-
-    p = Parser(ctx, "container prune", "[OPTIONS]", "Remove all stopped containers")
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    p.add_argument("--filter", action="append", help="Provide filter values")
-    ns = p.parse(args)
-    reply = ctx.client.post("/containers/prune", filters=parse_filters(ns.filter) or None) or {}
-    if reply.get("ContainersDeleted"):
-        ctx.out("Deleted Containers:\n" + "".join(f"{c}\n" for c in reply["ContainersDeleted"])
-                + "\n")
-    ctx.out(f"Total reclaimed space: {human_size(reply.get('SpaceReclaimed') or 0)}\n")
-    return 0

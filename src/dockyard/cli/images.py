@@ -376,26 +376,5 @@ def logout(ctx: Context, args: list[str]) -> int:
     return 0
 
 
-def prune(ctx: Context, args: list[str]) -> int:
-    p = Parser(ctx, "image prune", "[OPTIONS]", "Remove unused images")
-    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images")
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    p.add_argument("--filter", action="append", help="Provide filter values")
-    ns = p.parse(args)
-    filters = parse_filters(ns.filter)
-    filters["dangling"] = ["false" if ns.all else "true"]
-    reply = ctx.client.post("/images/prune", filters=filters) or {}
-    deleted = reply.get("ImagesDeleted") or []
-    if deleted:
-        ctx.out("Deleted Images:\n")
-        for item in deleted:
-            for key in ("Untagged", "Deleted"):
-                if key in item:
-                    ctx.out(f"{key.lower()}: {item[key]}\n")
-        ctx.out("\n")
-    ctx.out(f"Total reclaimed space: {human_size(reply.get('SpaceReclaimed') or 0)}\n")
-    return 0
-
-
-__all__ = ["history", "images", "import_", "load", "login", "logout", "prune", "pull", "push",
+__all__ = ["history", "images", "import_", "load", "login", "logout", "pull", "push",
            "rmi", "save", "search", "tag"]

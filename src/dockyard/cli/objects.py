@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from dockyard.cli import prune
 from dockyard.cli.containers import for_each
 from dockyard.cli.context import Context, Parser, UsageError
-from dockyard.cli.format import human_size, parse_filters, render_list, short_id
+from dockyard.cli.format import parse_filters, render_list, short_id
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
@@ -89,22 +90,8 @@ def volume_rm(ctx: Context, args: list[str]) -> int:
         f"/volumes/{quote(n)}", force=ns.force or None))
 
 
-def volume_prune(ctx: Context, args: list[str]) -> int:
-    p = Parser(ctx, "volume prune", "[OPTIONS]", "Remove unused local volumes")
-    p.add_argument("-a", "--all", action="store_true", help="Remove all unused volumes")
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    p.add_argument("--filter", action="append", help="Provide filter values")
-    ns = p.parse(args)
-    filters = parse_filters(ns.filter)  # -a: API 1.41 prunes named volumes anyway (no "all")
-    reply = ctx.client.post("/volumes/prune", filters=filters or None) or {}
-    if reply.get("VolumesDeleted"):
-        ctx.out("Deleted Volumes:\n" + "".join(f"{v}\n" for v in reply["VolumesDeleted"]) + "\n")
-    ctx.out(f"Total reclaimed space: {human_size(reply.get('SpaceReclaimed') or 0)}\n")
-    return 0
-
-
 VOLUME = {"create": volume_create, "ls": volume_ls, "inspect": volume_inspect, "rm": volume_rm,
-          "prune": volume_prune}
+          "prune": prune.volume_prune}
 
 
 def volume(ctx: Context, args: list[str]) -> int:
@@ -209,20 +196,9 @@ def network_disconnect(ctx: Context, args: list[str]) -> int:
     return 0
 
 
-def network_prune(ctx: Context, args: list[str]) -> int:
-    p = Parser(ctx, "network prune", "[OPTIONS]", "Remove all unused networks")
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    p.add_argument("--filter", action="append", help="Provide filter values")
-    ns = p.parse(args)
-    reply = ctx.client.post("/networks/prune", filters=parse_filters(ns.filter) or None) or {}
-    if reply.get("NetworksDeleted"):
-        ctx.out("Deleted Networks:\n" + "".join(f"{n}\n" for n in reply["NetworksDeleted"]))
-    return 0
-
-
 NETWORK = {"create": network_create, "ls": network_ls, "inspect": network_inspect,
            "rm": network_rm, "connect": network_connect, "disconnect": network_disconnect,
-           "prune": network_prune}
+           "prune": prune.network_prune}
 
 
 def network(ctx: Context, args: list[str]) -> int:

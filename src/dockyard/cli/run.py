@@ -328,15 +328,20 @@ def create(ctx: Context, args: list[str]) -> int:
     from dockyard.cli.options import build_create
 
     ns = _run_parser(ctx, "create").parse(args)
-    config = build_create(ns, ctx.env, detach=True)
+    cid = _create_from_flags(ctx, ns, build_create(ns, ctx.env, detach=True), "create")
+    ctx.out(f"{cid}\n")
+    return 0
+
+
+def _create_from_flags(ctx: Context, ns: argparse.Namespace, config: dict[str, Any],
+                       command: str) -> str:
     try:
         cid = create_container(ctx, config, name=ns.name, platform=ns.platform, pull=ns.pull,
                                quiet=ns.quiet)
     except DockyardError as exc:
-        raise _daemon_error("create", exc) from None
+        raise _daemon_error(command, exc) from None
     _write_cidfile(ns, cid)
-    ctx.out(f"{cid}\n")
-    return 0
+    return cid
 
 
 def _write_cidfile(ns: argparse.Namespace, cid: str) -> None:
@@ -355,14 +360,9 @@ def run(ctx: Context, args: list[str]) -> int:
     config = build_create(ns, ctx.env, detach=ns.detach)
     if ns.tty and config["AttachStdin"] and not ctx.is_tty(ctx.stdin):
         raise StatusError(1, "the input device is not a TTY")
-    if ns.detach and ns.rm and config["HostConfig"]["RestartPolicy"]["Name"]:
+    if ns.rm and config["HostConfig"]["RestartPolicy"]["Name"]:
         raise StatusError(125, "dockyard: Conflicting options: --restart and --rm")
-    try:
-        cid = create_container(ctx, config, name=ns.name, platform=ns.platform, pull=ns.pull,
-                               quiet=ns.quiet)
-    except DockyardError as exc:
-        raise _daemon_error("run", exc) from None
-    _write_cidfile(ns, cid)
+    cid = _create_from_flags(ctx, ns, config, "run")
     client = ctx.client
     if ns.detach:
         try:

@@ -229,43 +229,4 @@ def df(ctx: Context, args: list[str]) -> int:
     return 0
 
 
-def prune(ctx: Context, args: list[str]) -> int:
-    p = Parser(ctx, "system prune", "[OPTIONS]", "Remove unused data")
-    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images")
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
-    p.add_argument("--filter", action="append", help="Provide filter values")
-    ns = p.parse(args)
-    filters = parse_filters(ns.filter)
-    total = 0
-    reply = ctx.client.post("/containers/prune", filters=filters or None) or {}
-    if reply.get("ContainersDeleted"):
-        ctx.out("Deleted Containers:\n" + "".join(f"{c}\n" for c in reply["ContainersDeleted"])
-                + "\n")
-    total += reply.get("SpaceReclaimed") or 0
-    reply = ctx.client.post("/networks/prune", filters=filters or None) or {}
-    if reply.get("NetworksDeleted"):
-        ctx.out("Deleted Networks:\n" + "".join(f"{n}\n" for n in reply["NetworksDeleted"])
-                + "\n")
-    if ns.volumes:
-        reply = ctx.client.post("/volumes/prune", filters=filters or None) or {}
-        if reply.get("VolumesDeleted"):
-            ctx.out("Deleted Volumes:\n" + "".join(f"{v}\n" for v in reply["VolumesDeleted"])
-                    + "\n")
-        total += reply.get("SpaceReclaimed") or 0
-    img_filters = dict(filters)
-    img_filters["dangling"] = ["false" if ns.all else "true"]
-    reply = ctx.client.post("/images/prune", filters=img_filters) or {}
-    if reply.get("ImagesDeleted"):
-        ctx.out("Deleted Images:\n")
-        for item in reply["ImagesDeleted"]:
-            for key in ("Untagged", "Deleted"):
-                if key in item:
-                    ctx.out(f"{key.lower()}: {item[key]}\n")
-        ctx.out("\n")
-    total += reply.get("SpaceReclaimed") or 0
-    ctx.out(f"Total reclaimed space: {human_size(total)}\n")
-    return 0
-
-
-__all__ = ["df", "events", "info", "prune", "version"]
+__all__ = ["df", "events", "info", "version"]

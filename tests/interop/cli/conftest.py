@@ -109,26 +109,20 @@ def _wait_for_socket(sock: str, proc: subprocess.Popen[bytes], log: str) -> None
     pytest.skip("reference dockerd did not answer within 60 s")
 
 
-@pytest.fixture(scope="session")
-def reference_dockerd() -> Iterator[Engine]:
-    if os.geteuid() != 0:
-        pytest.skip("the reference dockerd needs root")
-    if not shutil.which("dockerd") or not busybox.have_busybox():
-        pytest.skip("dockerd (docker.io) or busybox-static is not installed")
-    work = tempfile.mkdtemp(prefix="dyi-")
-    sock = os.path.join(work, "docker.sock")
-    log = os.path.join(work, "dockerd.log")
-    cmd = ["dockerd", "--data-root", os.path.join(work, "data"), "--exec-root",
-           os.path.join(work, "x"), "--pidfile", os.path.join(work, "dockerd.pid"),
-           "-H", f"unix://{sock}", "--bridge=none", "--iptables=false", "--ip6tables=false",
-           "--ip-masq=false", "--userland-proxy=false", "--log-level=warn"]
+@contextlib.contextmanager
+def _running(name: str, cmd: list[str], work: str, sock: str, load: str) -> Iterator[Engine]:
+    """Start a daemon, wait for its socket, load busybox with ``load`` (CLI name); stop it and
+    remove everything it left (mounts included) afterwards."""
+    log = os.path.join(work, "daemon.log")
     with open(log, "wb") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True,
+                                env={**os.environ, "PYTHONPATH": os.path.join(REPO, "src")})
     try:
         _wait_for_socket(sock, proc, log)
-        engine = Engine("reference", f"unix://{sock}", work)
-        loaded = engine.docker("load", stdin=busybox_archive())
+        engine = Engine(name, f"unix://{sock}", work)
+        loader = engine.docker if load == "docker" else engine.dy
+        loaded = loader("load", stdin=busybox_archive())
         assert loaded.returncode == 0, loaded.stderr
         yield engine
     finally:
@@ -142,6 +136,22 @@ def reference_dockerd() -> Iterator[Engine]:
         for point in _mounts_under(work):
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def reference_dockerd() -> Iterator[Engine]:
+    if os.geteuid() != 0:
+        pytest.skip("the reference dockerd needs root")
+    if not shutil.which("dockerd") or not busybox.have_busybox():
+        pytest.skip("dockerd (docker.io) or busybox-static is not installed")
+    work = tempfile.mkdtemp(prefix="dyi-")
+    sock = os.path.join(work, "docker.sock")
+    cmd = ["dockerd", "--data-root", os.path.join(work, "data"), "--exec-root",
+           os.path.join(work, "x"), "--pidfile", os.path.join(work, "dockerd.pid"),
+           "-H", f"unix://{sock}", "--bridge=none", "--iptables=false", "--ip6tables=false",
+           "--ip-masq=false", "--userland-proxy=false", "--log-level=warn"]
+    with _running("reference", cmd, work, sock, load="docker") as engine:
+        yield engine
 
 
 def _ours_available() -> str | None:
@@ -157,39 +167,19 @@ def dockyard_daemon() -> Iterator[Engine]:
     reason = _ours_available()
     if reason:
         pytest.skip(reason)
-    if os.geteuid() != 0:
-        pytest.skip("our daemon needs root")
+    if os.geteuid() != 0 or not busybox.have_busybox():
+        pytest.skip("our daemon needs root and busybox-static")
     # short paths: per-container sockets live under the exec root (AF_UNIX allows 107 bytes)
     work = tempfile.mkdtemp(prefix="y", dir="/tmp")
     sock = os.path.join(work, "d.sock")
-    log = os.path.join(work, "daemon.log")
     config = os.path.join(work, "daemon.json")
     with open(config, "w") as f:
         json.dump({"bridge": "none", "iptables": False}, f)
     cmd = [*DOCKYARD, "daemon", "--data-root", os.path.join(work, "data"), "--exec-root",
            work, "--pidfile", os.path.join(work, "daemon.pid"),
            "-H", f"unix://{sock}", "--config-file", config]
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True,
-                                env={**os.environ, "PYTHONPATH": os.path.join(REPO, "src")})
-    try:
-        _wait_for_socket(sock, proc, log)
-        engine = Engine("dockyard", f"unix://{sock}", work)
-        loaded = engine.dy("load", stdin=busybox_archive())
-        assert loaded.returncode == 0, loaded.stderr
+    with _running("dockyard", cmd, work, sock, load="dockyard") as engine:
         yield engine
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        for point in _mounts_under(work):
-            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture(params=["reference", "dockyard"])
