@@ -160,8 +160,9 @@ class RegistryApp:
             "page_size": n,
             "page": page,
             "query": query,
-            "results": [{"name": r, "description": "", "star_count": 0, "is_official": False,
-                         "is_automated": False, "is_trusted": False} for r in chunk],
+            "results": [{"name": r, "description": self.store.description(r), "star_count": 0,
+                         "is_official": False, "is_automated": False, "is_trusted": False}
+                        for r in chunk],
         })
 
     def _may_list_all(self, request: web.Request) -> bool:

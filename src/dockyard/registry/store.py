@@ -44,6 +44,7 @@ _NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HASH_CHUNK = 1 << 20
+_DESCRIPTION = "org.opencontainers.image.description"
 
 
 def validate_name(name: str) -> str:
@@ -366,6 +367,25 @@ class Store:
         return out
 
     # -- listing -----------------------------------------------------------------------
+
+    def description(self, name: str) -> str:
+        """What search shows: the ``org.opencontainers.image.description`` of the ``latest``
+        (else the last) tag, from the manifest's annotations or the image config's labels."""
+        tags = self.tags(name)
+        if not tags:
+            return ""
+        try:
+            manifest = json.loads(self.get_manifest(name, "latest" if "latest" in tags
+                                                    else tags[-1]).data)
+            text = (manifest.get("annotations") or {}).get(_DESCRIPTION)
+            config = manifest.get("config") or {}
+            if not text and Digest.is_valid(str(config.get("digest"))) \
+                    and int(config.get("size", 0)) <= MAX_MANIFEST_SIZE:
+                image = json.loads(self.read_blob(Digest.parse(config["digest"])))
+                text = ((image.get("config") or {}).get("Labels") or {}).get(_DESCRIPTION)
+        except (RegistryError, NotFound, ValueError, AttributeError, TypeError):
+            return ""
+        return str(text or "")[:300]
 
     def repo_exists(self, name: str) -> bool:
         return any(c.startswith("_") for c in self.driver.list(_repo(name)))

@@ -138,12 +138,14 @@ def small_layer(content: bytes = b"hello\n", name: str = "hello.txt") -> bytes:
 
 
 def make_image(layers: list[bytes] | None = None, *, docker: bool = False,
-               subject: dict[str, Any] | None = None, artifact_type: str | None = None) -> Image:
+               subject: dict[str, Any] | None = None, artifact_type: str | None = None,
+               labels: dict[str, str] | None = None,
+               annotations: dict[str, str] | None = None) -> Image:
     layers = [small_layer()] if layers is None else layers
     config = json.dumps({"architecture": "amd64", "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": [sha256(gzip.decompress(x))
                                                                    for x in layers]},
-                         "config": {"Cmd": ["/bin/sh"]}}).encode()
+                         "config": {"Cmd": ["/bin/sh"], "Labels": labels or {}}}).encode()
     manifest_type = mediatypes.DOCKER_MANIFEST if docker else mediatypes.OCI_MANIFEST
     layer_type = mediatypes.DOCKER_LAYER if docker else mediatypes.OCI_LAYER_GZIP
     doc: dict[str, Any] = {
@@ -157,6 +159,8 @@ def make_image(layers: list[bytes] | None = None, *, docker: bool = False,
         doc["subject"] = subject
     if artifact_type is not None:
         doc["artifactType"] = artifact_type
+    if annotations:
+        doc["annotations"] = annotations
     blobs = {sha256(config): config, **{sha256(x): x for x in layers}}
     return Image(json.dumps(doc, indent=3).encode(), manifest_type, blobs)
 

@@ -7,7 +7,7 @@ import pytest
 from dockyard.errors import InvalidArgument
 from dockyard.registry.config import load_config, parse_duration
 from dockyard.registry.storage import FilesystemDriver
-from tests.unit.registry.harness import RunningRegistry
+from tests.unit.registry.harness import RunningRegistry, make_image
 
 
 def test_search_answers_in_docker_hub_shape(registry: RunningRegistry) -> None:
@@ -67,3 +67,13 @@ def test_filesystem_driver_refuses_paths_outside_root(tmp_path: pytest.TempPathF
     driver.move("/a/b", "/c/d")
     assert driver.read("/c/d") == b"1" and driver.stat("/a/b") is None
     assert driver.list("/c") == ["d"]
+
+
+def test_search_shows_the_image_description(registry: RunningRegistry) -> None:
+    labelled = make_image(labels={"org.opencontainers.image.description": "tiny shell"})
+    registry.push_image("tools/labelled", "latest", labelled)
+    annotated = make_image(annotations={"org.opencontainers.image.description": "annotated"})
+    registry.push_image("tools/annotated", "1.0", annotated)
+    results = registry.request("GET", "/v1/search?q=tools").json()["results"]
+    assert {r["name"]: r["description"] for r in results} == {
+        "tools/annotated": "annotated", "tools/labelled": "tiny shell"}
