@@ -49,7 +49,13 @@ from dockyard.registry.responses import (
     stream_from_driver,
 )
 from dockyard.registry.storage import FilesystemDriver, StorageDriver
-from dockyard.registry.store import MAX_MANIFEST_SIZE, Store, parse_digest, validate_name
+from dockyard.registry.store import (
+    MAX_MANIFEST_SIZE,
+    Store,
+    parse_digest,
+    validate_name,
+    validate_tag,
+)
 from dockyard.registry.uploads import (
     PIECE,
     UploadReceiver,
@@ -273,8 +279,8 @@ class RegistryApp:
             raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413)
         data = await read_limited(request, MAX_MANIFEST_SIZE)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip() or None
+        tags = [validate_tag(t) for t in request.query.getall("tag", [])] if ":" in ref else []
         d, subject = self.store.put_manifest(name, ref, data, content_type)
-        tags = request.query.getall("tag", []) if ":" in ref else []
         for tag in tags:
             self.store.put_manifest(name, tag, data, content_type)
         headers = {"Location": f"/v2/{name}/manifests/{d}", "Docker-Content-Digest": str(d),

@@ -209,6 +209,13 @@ def test_push_by_digest_with_tag_parameters(registry: RunningRegistry) -> None:
     assert r.status == 201
     assert r.headers.get_all("OCI-Tag") == ["one", "two"]
     assert registry.request("GET", "/v2/r/tags/list").json()["tags"] == ["one", "two"]
+    other = make_image([small_layer(b"other")])
+    for blob in other.blobs.values():
+        registry.push_blob("r", blob)
+    bad = registry.request("PUT", f"/v2/r/manifests/{other.digest}?tag=three&tag=-bad",
+                           other.manifest, {"Content-Type": other.media_type})
+    assert (bad.status, bad.code) == (400, "TAG_INVALID")
+    assert registry.request("HEAD", f"/v2/r/manifests/{other.digest}").status == 404
 
 
 def test_referrers_api_lists_and_filters(registry: RunningRegistry) -> None:
