@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from dockyard.api.routes import containers, exec, images, networks, system, volumes
+from dockyard.api.routes import containers, distribution, exec, images, networks, system, volumes
 
-MODULES: list[ModuleType] = [system, containers, exec, images, volumes, networks]
+MODULES: list[ModuleType] = [system, containers, exec, images, volumes, networks, distribution]
 
 __all__ = ["MODULES"]

@@ -1,5 +1,5 @@
-"""Registry endpoints: POST /images/create?fromImage=, POST /images/{name}/push, POST /auth,
-GET /images/search.
+"""Registry endpoints: POST /images/create?fromImage= (handed over by the images module as
+``app["image_pull"]``), POST /images/{name}/push, POST /auth, GET /images/search.
 
 Pull and push answer ``200 application/json`` with one JSON progress message per line,
 separated by ``\\r\\n`` as dockerd does. The response starts with the first message: an error
@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -149,7 +150,11 @@ async def search_images(request: web.Request) -> web.Response:
 
 def register(routes: Routes) -> None:
     routes.app[SERVICE] = DistributionService(routes.app["engine"])
-    routes.post("/images/create", create)
+    # POST /images/create belongs to the images module, which hands fromImage to us under a
+    # plain string key (its contract), hence aiohttp's AppKey advice is silenced here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        routes.app["image_pull"] = create
     routes.post(r"/images/{name:.+}/push", push_image)
     routes.post("/auth", auth)
     routes.get("/images/search", search_images)

@@ -1,0 +1,160 @@
+"""The registry endpoints, driven by docker-py (the client library Docker users script with)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.support import registries as r
+from tests.unit.distribution.fake_registry import FakeRegistry, serve
+
+docker = pytest.importorskip("docker")
+
+# the API layer keeps plain string keys on the app and requests (its choice)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
+]
+
+
+@dataclass
+class _Cfg:
+    config_file: str
+
+
+@dataclass
+class _Events:
+    published: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def publish(self, type_: str, action: str, actor: str, **attrs: str) -> None:
+        self.published.append((type_, action, actor))
+
+
+@dataclass
+class _Engine:
+    cfg: _Cfg
+    images: Any
+    events: _Events = field(default_factory=_Events)
+
+
+class _Server:
+    """Our API app (registry routes only) and a fake registry, on one loop in a thread."""
+
+    def __init__(self, store: Any, config_file: str, registry: FakeRegistry) -> None:
+        self.engine = _Engine(_Cfg(config_file), store)
+        self.registry = registry
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.stop: asyncio.Event | None = None
+        self.url = ""
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
+
+    async def _main(self) -> None:
+        from dockyard.api.app import Routes, api_middleware
+        from dockyard.api.routes import distribution, images
+
+        app = web.Application(middlewares=[api_middleware])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", web.NotAppKeyWarning)
+            app["engine"] = self.engine  # the engine's own (string) key
+        images.register(Routes(app))  # owns POST /images/create, hands fromImage to us
+        distribution.register(Routes(app))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"tcp://127.0.0.1:{port}"
+        self.stop = asyncio.Event()
+        async with serve(self.registry):
+            self.ready.set()
+            await self.stop.wait()
+        await runner.cleanup()
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.stop is not None
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def server(store: Any, tmp_path: Any) -> Iterator[_Server]:
+    reg = FakeRegistry(auth="basic", users={"alice": "pw"})
+    cfg = tmp_path / "daemon.json"
+    cfg.write_text(json.dumps({"max-concurrent-downloads": 2}))
+    with _Server(store, str(cfg), reg) as s:
+        yield s
+
+
+def test_pull_streams_docker_progress_to_docker_py(server: _Server) -> None:
+    img = r.TestImage([r.layer_tar([r.file("a", b"a")]), r.layer_tar([r.file("b", b"b")])])
+    digest = server.registry.add_image("app", "v1", img)
+    client = docker.APIClient(base_url=server.url, version="1.41")
+    repo = f"{server.registry.host}/app"
+    lines = list(client.pull(repo, tag="v1", stream=True, decode=True,
+                             auth_config={"username": "alice", "password": "pw"}))
+    statuses = [m.get("status") for m in lines]
+    assert statuses[0] == "Pulling from app"
+    assert f"Digest: {digest}" in statuses
+    assert statuses[-1] == f"Status: Downloaded newer image for {repo}:v1"
+    assert server.engine.images.get(img.image_id).repo_tags == (f"{repo}:v1",)
+    assert ("image", "pull", f"{repo}:v1") in server.engine.events.published
+
+
+def test_pull_errors_before_progress_are_http_errors(server: _Server) -> None:
+    client = docker.APIClient(base_url=server.url, version="1.41")
+    with pytest.raises(docker.errors.APIError) as info:
+        client.pull(f"{server.registry.host}/app", tag="v1",
+                    auth_config={"username": "alice", "password": "wrong"})
+    assert info.value.status_code == 401
+    with pytest.raises(docker.errors.APIError) as info:
+        client.pull("Invalid//Name")
+    assert info.value.status_code == 400
+
+
+def test_pull_errors_after_progress_end_the_stream(server: _Server) -> None:
+    img = r.TestImage([r.layer_tar([r.file("a", b"a" * 5000)])])
+    server.registry.add_image("app", "v1", img)
+    server.registry.faults.blob_bytes[img.layers[0].digest] = b"x" * len(img.layers[0].data)
+    client = docker.APIClient(base_url=server.url, version="1.41")
+    lines = list(client.pull(f"{server.registry.host}/app", tag="v1", stream=True, decode=True,
+                             auth_config={"username": "alice", "password": "pw"}))
+    assert "verification failed" in lines[-1]["error"]
+    assert lines[-1]["errorDetail"]["message"] == lines[-1]["error"]
+
+
+def test_push_login_and_search_endpoints(server: _Server) -> None:
+    img = r.TestImage([r.layer_tar([r.file("a", b"a")])])
+    server.registry.add_image("base", "1", img)
+    client = docker.APIClient(base_url=server.url, version="1.41")
+    creds = {"username": "alice", "password": "pw"}
+    client.pull(f"{server.registry.host}/base", tag="1", auth_config=creds)
+    server.engine.images.tag(img.image_id, f"{server.registry.host}/copy:2")
+    out = list(client.push(f"{server.registry.host}/copy", tag="2", stream=True, decode=True, auth_config=creds))
+    aux = [m["aux"] for m in out if "aux" in m]
+    assert aux and aux[0]["Tag"] == "2"
+    assert "copy" in server.registry.repos
+    result = client.login("alice", "pw", registry=server.registry.host, reauth=True)
+    assert result["Status"] == "Login Succeeded"
+    with pytest.raises(docker.errors.APIError) as info:
+        client.login("alice", "bad", registry=server.registry.host, reauth=True)
+    assert info.value.status_code == 401
+    header = base64.urlsafe_b64encode(json.dumps(creds).encode()).decode()
+    found = client._result(client._get(client._url("/images/search"),
+                                       params={"term": f"{server.registry.host}/cop"},
+                                       headers={"X-Registry-Auth": header}), True)
+    assert [x["name"] for x in found] == ["copy"]
