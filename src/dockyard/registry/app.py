@@ -280,9 +280,10 @@ class RegistryApp:
         data = await read_limited(request, MAX_MANIFEST_SIZE)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip() or None
         tags = [validate_tag(t) for t in request.query.getall("tag", [])] if ":" in ref else []
-        d, subject = self.store.put_manifest(name, ref, data, content_type)
+        # fsyncs inside: keep them off the event loop
+        d, subject = await asyncio.to_thread(self.store.put_manifest, name, ref, data, content_type)
         for tag in tags:
-            self.store.put_manifest(name, tag, data, content_type)
+            await asyncio.to_thread(self.store.put_manifest, name, tag, data, content_type)
         headers = {"Location": f"/v2/{name}/manifests/{d}", "Docker-Content-Digest": str(d),
                    "Content-Length": "0"}
         if subject is not None:
