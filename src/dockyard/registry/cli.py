@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--root", help="storage directory (or storage.filesystem.rootdirectory)")
     g.add_argument("--config", help="YAML config file")
     g.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    g.add_argument("-m", "--delete-untagged", action="store_true",
+                   help="also delete manifests no tag reaches (older than the grace period)")
     g.add_argument("--grace", help="keep unreferenced blobs younger than this (default gc.grace, 1h)")
     return parser
 
@@ -56,12 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         grace = parse_duration(args.grace) if args.grace else config.gc_grace
         store = Store(FilesystemDriver(config.root))
         report = collect_garbage(store, dry_run=args.dry_run, grace=grace,
+                                 delete_untagged=args.delete_untagged,
                                  upload_grace=min(grace, config.upload_grace) if args.grace
                                  else config.upload_grace)
     except DockyardError as exc:
         print(f"dockyard registry: {exc}", file=sys.stderr)
         return 1
     verb = "would delete" if args.dry_run else "deleted"
+    for manifest in report.deleted_manifests:
+        print(f"{verb} manifest {manifest}")
     for digest, size in report.deleted_blobs:
         print(f"{verb} blob {digest} ({size} bytes)")
     for ident in report.deleted_uploads:

@@ -35,7 +35,16 @@ from dockyard.oci.digest import Digest, Digester
 from dockyard.registry.apierrors import RegistryError
 from dockyard.registry.storage import StorageDriver
 
-__all__ = ["MAX_MANIFEST_SIZE", "Manifest", "Store", "Upload", "validate_name", "validate_tag"]
+__all__ = [
+    "MAX_MANIFEST_SIZE",
+    "Manifest",
+    "Store",
+    "Upload",
+    "manifest_children",
+    "manifest_subject",
+    "validate_name",
+    "validate_tag",
+]
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 NAME_MAX = 255
@@ -84,6 +93,7 @@ class Upload:
 class GcReport:
     marked: set[str] = field(default_factory=set)
     deleted_blobs: list[tuple[str, int]] = field(default_factory=list)
+    deleted_manifests: list[str] = field(default_factory=list)
     kept_recent: list[str] = field(default_factory=list)
     deleted_uploads: list[str] = field(default_factory=list)
 
@@ -395,6 +405,13 @@ class Store:
         return sorted(t for t in self.driver.list(base)
                       if self.driver.stat(f"{base}/{t}/current/link") is not None)
 
+    def tag_targets(self, name: str) -> set[Digest]:
+        return {d for tag in self.tags(name) if (d := self._tag_target(name, tag)) is not None}
+
+    def revision_mtime(self, name: str, d: Digest) -> float:
+        info = self.driver.stat(_revision_link(name, d))
+        return info.mtime if info else 0.0
+
     def revisions(self, name: str) -> list[Digest]:
         base = f"{_repo(name)}/_manifests/revisions"
         return [Digest(alg, h) for alg in self.driver.list(base)
@@ -477,6 +494,13 @@ def _references(parsed: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(config, dict):
         out.append({**config, "_kind": "blob"})
     return out
+
+
+def manifest_subject(data: bytes) -> Digest | None:
+    try:
+        return _subject_of(json.loads(data))
+    except ValueError:
+        return None
 
 
 def _subject_of(parsed: Any) -> Digest | None:

@@ -12,7 +12,7 @@ import pytest
 from dockyard.registry.gc import collect_garbage
 from dockyard.registry.storage import FilesystemDriver
 from dockyard.registry.store import Store
-from tests.unit.registry.harness import RunningRegistry, make_image, small_layer
+from tests.unit.registry.harness import RunningRegistry, make_image, make_index, small_layer
 
 
 def _age_everything(root: str, seconds: float) -> None:
@@ -96,3 +96,39 @@ def test_gc_command_refuses_a_missing_root(tmp_path: pytest.TempPathFactory) -> 
                           f"{tmp_path}/nothing"], capture_output=True, text=True)
     assert out.returncode == 1 and "no registry storage" in out.stderr
     assert not os.path.exists(f"{tmp_path}/nothing")
+
+
+def test_delete_untagged_keeps_what_tags_reach(registry: RunningRegistry) -> None:
+    old = make_image([small_layer(b"old")])
+    new = make_image([small_layer(b"new")])
+    registry.push_image("r", "latest", old)
+    registry.push_image("r", "latest", new)  # "old" is now untagged
+    child = make_image([small_layer(b"child")])
+    registry.push_image("r", child.digest, child)
+    index = make_index([child])
+    assert registry.push_manifest("r", "multi", index.manifest, index.media_type).status == 201
+    subject = {"mediaType": new.media_type, "digest": new.digest, "size": len(new.manifest)}
+    sig = make_image([small_layer(b"sig")], subject=subject, artifact_type="application/x-sig")
+    registry.push_image("r", sig.digest, sig)
+    _age_everything(registry.root, 7200)
+    fresh = make_image([small_layer(b"fresh")])  # pushed by digest just now, tag comes later
+    registry.push_image("r", fresh.digest, fresh)
+    store = Store(FilesystemDriver(registry.root))
+    report = collect_garbage(store, grace=3600, delete_untagged=True)
+    assert report.deleted_manifests == [f"r@{old.digest}"]
+    assert registry.request("HEAD", f"/v2/r/manifests/{old.digest}").status == 404
+    old_layer = [d for d in old.blobs if d not in new.blobs and d not in fresh.blobs]
+    assert {d for d, _ in report.deleted_blobs} == {old.digest, *old_layer}
+    for kept in (new, child, index, sig, fresh):
+        assert registry.request("HEAD", f"/v2/r/manifests/{kept.digest}").status == 200
+
+
+def test_gc_command_delete_untagged_dry_run(registry: RunningRegistry) -> None:
+    old = make_image([small_layer(b"old")])
+    registry.push_image("r", "latest", old)
+    registry.push_image("r", "latest", make_image([small_layer(b"new")]))
+    out = subprocess.run([sys.executable, "-m", "dockyard.registry", "gc", "--root",
+                          registry.root, "--dry-run", "--grace", "0", "--delete-untagged"],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"would delete manifest r@{old.digest}" in out
+    assert registry.request("HEAD", f"/v2/r/manifests/{old.digest}").status == 200
