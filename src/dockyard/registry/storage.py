@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from dockyard.atomic import atomic_write
+from dockyard.atomic import atomic_write, fsync_dir
 from dockyard.errors import InvalidArgument, NotFound
 
 __all__ = ["FileInfo", "FilesystemDriver", "StorageDriver", "Writer"]
@@ -154,6 +154,8 @@ class FilesystemDriver:
             finally:
                 os.close(fd)
         os.rename(full_src, full_dst)
+        if self.durable:
+            fsync_dir(os.path.dirname(full_dst))  # the published name survives a power cut
 
     def append_writer(self, path: str) -> Writer:
         return _FileWriter(self._full(path))
