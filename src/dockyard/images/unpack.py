@@ -202,6 +202,7 @@ class _Unpacker:
         self.payload_of: dict[str, int] = {}  # diff-relative path -> payload id in the split
         self.is_root = os.geteuid() == 0
         self.dirs: set[str] = {""}  # real directories created by this layer
+        self.made: set[str] = set()  # every other path created by this layer
         self.dir_meta: list[tuple[str, tarfile.TarInfo]] = []
         self.plnk: dict[str, str] = {}  # AUFS hardlink stash: name -> file in payload/
         self.size = 0
@@ -237,6 +238,8 @@ class _Unpacker:
 
     def clear(self, rel: str, keep_dir: bool) -> None:
         """Docker's rule for duplicate entries: replace, except a directory by a directory."""
+        if rel not in self.made and rel not in self.dirs:
+            return  # the directory started empty: only what this layer made can be there
         p = self.path(rel)
         try:
             st = os.lstat(p)
@@ -249,18 +252,23 @@ class _Unpacker:
                 self.split.set_aside(self.payload_of.pop(owned), p[: -len(rel)] + owned)
             _rmtree(p)
             self.dirs = {d for d in self.dirs if d != rel and not d.startswith(rel + "/")}
+            self.made = {m for m in self.made if not m.startswith(rel + "/")}
         else:
             if rel in self.payload_of:  # its bytes are part of the tar: keep them aside
                 self.split.set_aside(self.payload_of.pop(rel), p)
             else:
                 os.unlink(p)
 
-    def metadata(self, rel: str, info: tarfile.TarInfo) -> None:
-        p = self.path(rel)
-        if self.is_root:
-            os.chown(p, info.uid, info.gid, follow_symlinks=False)
-        if not info.issym():
-            # after chown: chown(2) clears the setuid and setgid bits
+    def metadata(self, rel: str, info: tarfile.TarInfo, fd: int | None = None) -> None:
+        """Owner, mode, xattrs and mtime from the header; through ``fd`` when given (a file
+        just written: no path lookups, and root-owned already unless the header says not)."""
+        p: str | int = self.path(rel) if fd is None else fd
+        follow = fd is not None
+        if self.is_root and (fd is None or info.uid or info.gid):
+            os.chown(p, info.uid, info.gid, follow_symlinks=follow)
+        if not info.issym() and not (info.islnk() and os.path.islink(p)):  # type: ignore[arg-type]
+            # after chown: chown(2) clears the setuid and setgid bits. Never through a
+            # symlink (a hardlink to a symlink shares the symlink's inode): chmod follows.
             os.chmod(p, info.mode & 0o7777)
         for key, value in info.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
@@ -269,13 +277,13 @@ class _Unpacker:
                     continue
                 raw = value.encode("utf-8", "surrogateescape")
                 try:
-                    os.setxattr(p, name, raw, follow_symlinks=False)
+                    os.setxattr(p, name, raw, follow_symlinks=follow)
                 except OSError as exc:
                     # user.* is refused on symlinks; Docker ignores ENOTSUP/EPERM likewise
                     if exc.errno not in (1, 95, 22):
                         raise
         if not info.isdir():
-            os.utime(p, ns=(_ns(info.mtime), _ns(info.mtime)), follow_symlinks=False)
+            os.utime(p, ns=(_ns(info.mtime), _ns(info.mtime)), follow_symlinks=follow)
 
     # -- entry kinds -----------------------------------------------------------------------
 
@@ -296,6 +304,7 @@ class _Unpacker:
         p = self.path(target)
         if self.is_root:
             os.mknod(p, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            self.made.add(target)
             os.chown(p, info.uid, info.gid, follow_symlinks=False)
         else:
             raise InvalidArgument("whiteouts need root (overlay whiteouts are device nodes)")
@@ -310,10 +319,15 @@ class _Unpacker:
         fd = os.open(
             self.path(rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
         )
-        with os.fdopen(fd, "wb") as out:
+        try:
             truncated = InvalidArgument(f"layer entry {rel!r}: truncated")
             for chunk in exact_chunks(src.read, info.size, lambda: truncated):
-                out.write(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            self.metadata(rel, info, fd)
+        finally:
+            os.close(fd)
         self.size += info.size
         if info.size:
             self.payload_of[rel] = self.split.payload(f"diff/{rel}", info.size)
@@ -382,6 +396,8 @@ class _Unpacker:
             self.dir_meta.append((rel, info))
         elif info.isreg():
             self.regular(rel, info, tar)
+            self.made.add(rel)
+            return
         elif info.issym():
             if "\x00" in info.linkname or not info.linkname:
                 raise InvalidArgument(f"layer entry {rel!r}: bad symlink target")
@@ -405,6 +421,7 @@ class _Unpacker:
         else:
             raise InvalidArgument(f"layer entry {rel!r}: unsupported type {info.type!r}")
         if not info.isdir():
+            self.made.add(rel)
             self.metadata(rel, info)
 
     def finish(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 
 import pytest
@@ -130,6 +131,18 @@ def test_writing_through_a_symlinked_directory_from_a_lower_entry_is_refused(
     with pytest.raises(InvalidArgument):
         store.apply_layer(None, io.BytesIO(data))
     assert_nothing_left(store, outside)
+
+
+def test_hardlink_to_a_symlink_never_changes_the_symlink_target(store: ImageStore, outside: str) -> None:
+    victim = os.path.join(outside, "victim")
+    with open(victim, "w") as f:
+        f.write("precious")
+    os.chmod(victim, 0o600)
+    data = make_tar(entry("s", SYM, link=victim), entry("h", LNK, link="s", mode=0o777, mtime=5))
+    store.apply_layer(None, io.BytesIO(data))
+    st = os.stat(victim)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and int(st.st_mtime) != 5
+    os.unlink(victim)
 
 
 def test_absurd_size_is_refused_before_reading(store: ImageStore, outside: str) -> None:
