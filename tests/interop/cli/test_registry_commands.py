@@ -80,3 +80,49 @@ def test_login_push_pull_and_run_autopull(engine: Engine, registry: object,
     proc = engine.dy("pull", f"{repo}:1", env=env)
     assert proc.returncode == 1
     assert b"no basic auth credentials" in proc.stderr or b"unauthorized" in proc.stderr
+
+
+def test_pull_on_a_terminal_rewrites_one_line_per_layer(engine: Engine, registry: object,
+                                                       tmp_path: os.PathLike[str]) -> None:
+    import io
+    import shutil
+    import tarfile
+
+    from tests.interop.cli.conftest import DOCKYARD, REPO
+    from tests.interop.cli.test_cli_against_daemons import _tmux, _wait_for_pane
+
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    host = registry.host  # type: ignore[attr-defined]
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    engine.ok("login", "-u", "clitest", "--password-stdin", host, stdin=b"s3cret\n")
+    engine.dy("login", "-u", "clitest", "--password-stdin", host, stdin=b"s3cret\n", env=env)
+    # an image whose layer the daemon does not have yet: random bytes, so it downloads
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = os.urandom(3 << 20)
+        info = tarfile.TarInfo("blob.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    repo = f"{host}/cli/{uniq('big')}"
+    engine.ok("import", "-", f"{repo}:1", stdin=buf.getvalue())
+    assert engine.dy("push", f"{repo}:1", env=env).returncode == 0
+    engine.ok("rmi", f"{repo}:1")
+
+    session = uniq("pull")
+    shell_env = (f"DOCKYARD_HOST={engine.host} DOCKER_CONFIG={tmp_path} "
+                 f"PYTHONPATH={os.path.join(REPO, 'src')}")
+    _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "30",
+          f"{shell_env} {' '.join(DOCKYARD)} pull {repo}:1; echo EXIT=$?; sleep 60")
+    try:
+        pane = _wait_for_pane(session, "EXIT=", timeout=60)
+    finally:
+        _tmux("kill-session", "-t", session)
+    lines = [line for line in pane.splitlines() if line.strip()]
+    assert "EXIT=0" in pane, pane
+    layer_lines = [line for line in lines if ": " in line and len(line.split(":")[0]) == 12]
+    # one line per layer, rewritten in place: it ends as "Pull complete", no stale states
+    assert len(layer_lines) == 1, pane
+    assert layer_lines[0].endswith("Pull complete"), pane
+    assert any(line.startswith("Digest: sha256:") for line in lines)
+    assert lines[-2] == f"{repo}:1"
