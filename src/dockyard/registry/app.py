@@ -26,7 +26,7 @@ import base64
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 from multidict import MultiDict
@@ -194,8 +194,8 @@ class RegistryApp:
         params = request.query
         headers: Mapping[str, str] = request.headers
         if request.method == "POST":  # OAuth2 password grant (auth-oauth.md), form-encoded
-            form = await request.post()
-            params = MultiDict((k, str(v)) for k, v in form.items())
+            form = await read_limited(request, 65536, "form")
+            params = MultiDict(parse_qsl(form.decode(errors="replace")))
             if params.get("grant_type") != "password":
                 raise RegistryError("UNSUPPORTED", "only grant_type=password is supported",
                                     status=400)
@@ -275,8 +275,6 @@ class RegistryApp:
 
     async def _put_manifest(self, request: web.Request, name: str, ref: str) -> web.StreamResponse:
         self._check_writable()
-        if (request.content_length or 0) > MAX_MANIFEST_SIZE:
-            raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413)
         data = await read_limited(request, MAX_MANIFEST_SIZE)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip() or None
         tags = [validate_tag(t) for t in request.query.getall("tag", [])] if ":" in ref else []

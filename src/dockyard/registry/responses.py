@@ -99,12 +99,17 @@ def paginated(request: web.Request, path: str, key: str, items: list[str],
     return web.json_response({**(head or {}), key: items}, headers=headers)
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
+async def read_limited(request: web.Request, limit: int, what: str = "manifest") -> bytes:
+    """The whole body, refused with 413 past ``limit`` bytes (never buffered beyond it)."""
+    too_large = RegistryError("MANIFEST_INVALID" if what == "manifest" else "UNSUPPORTED",
+                              f"{what} too large", status=413)
+    if (request.content_length or 0) > limit:
+        raise too_large
     buf = bytearray()
     async for chunk in request.content.iter_chunked(65536):
         buf += chunk
         if len(buf) > limit:
-            raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413)
+            raise too_large
     return bytes(buf)
 
 

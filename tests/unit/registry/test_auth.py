@@ -174,3 +174,9 @@ def test_token_endpoint_oauth2_password_grant(token_registry: RunningRegistry) -
     bad = token_registry.request("POST", "/token", form.replace("s3cret", "no").encode(),
                                  {"Content-Type": "application/x-www-form-urlencoded"})
     assert bad.status == 401
+
+
+def test_token_endpoint_refuses_a_huge_form(token_registry: RunningRegistry) -> None:
+    r = token_registry.request("POST", "/token", b"grant_type=password&x=" + b"a" * 100_000,
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 413
