@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -314,20 +315,27 @@ async def _upload_stored(
     ident: str,
     events: prog.Progress,
 ) -> int:
+    """A blob kept in the store: POST, then one PUT carrying the file (size known)."""
     f: BinaryIO = await asyncio.to_thread(store.open_blob, digest)
     try:
-        produced = _Produced()
-
-        def chunks() -> Iterator[bytes]:
-            while True:
-                data = f.read(_CHUNK)
-                if not data:
-                    return
-                yield data
-
-        source = _thread_source(chunks, produced)
-        await _upload_stream(client, ref, source, lambda: digest, ident, events, produced)
-        return produced.size
+        size = os.fstat(f.fileno()).st_size
+        location = await _start_upload(client, ref)
+        await client.authorization([push_scope(ref)])
+        events.transfer(ident, "Pushing", 0, size)
+        resp = await client.request(
+            "PUT",
+            _with_digest(location, digest),
+            scopes=[push_scope(ref)],
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            data=f,
+        )
+        try:
+            if resp.status not in (201, 204):
+                raise status_error(resp, await registry_error(resp), f"error uploading blob {digest}")
+        finally:
+            resp.release()
+        events.transfer(ident, "Pushing", size, size)
+        return size
     finally:
         f.close()
 

@@ -154,3 +154,25 @@ def test_search_uses_v1_search_then_the_catalog() -> None:
     assert [x["name"] for x in b] == ["team/busybox"]
     assert set(b[0]) == {"name", "description", "star_count", "is_official", "is_automated"}
     assert any(p.startswith("/v2/_catalog") for _, p, _ in without.log)
+
+
+def test_a_second_registry_gets_the_blob_compressed_the_first_time(store: Any) -> None:
+    src, first, second = FakeRegistry(), FakeRegistry(), FakeRegistry()
+    img = _image()
+    _seed(src, store, img)
+
+    async def go(reg: FakeRegistry) -> Any:
+        async with serve(reg):
+            store.tag(img.image_id, f"{reg.host}/app:1")
+            return await push(store, f"{reg.host}/app:1", settings=FAST)
+
+    (a,) = run(go(first))
+
+    def no_more_compression(chain_id: str) -> Any:
+        raise AssertionError("the layer was compressed again")
+
+    store.layer_tar = no_more_compression
+    (b,) = run(go(second))
+    assert a.digest == b.digest
+    assert first.blobs.keys() == second.blobs.keys()
+    assert [m for m, p, _ in second.log if "/blobs/uploads/" in p].count("PUT") == 3  # 2 layers + config
