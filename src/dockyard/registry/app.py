@@ -305,7 +305,8 @@ class RegistryApp:
             return web.Response(status=202, headers={"Content-Length": "0"})
         if request.method not in ("GET", "HEAD"):
             raise RegistryError("UNSUPPORTED", status=405)
-        headers = {"Docker-Content-Digest": str(d), "ETag": f'"{d}"',
+        # no ETag of ours: FileResponse sets its own (mtime-size) and answers If-None-Match
+        headers = {"Docker-Content-Digest": str(d),
                    "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes",
                    "Cache-Control": "max-age=31536000"}
         if self.proxy is not None:
