@@ -247,6 +247,22 @@ class RootfsManager:
             return naive_changes(m.path, self._lower_paths(m))
         return changes(m.upper, self._lower_paths(m))
 
+    def size(self, cid: str) -> tuple[int, int]:
+        """``(SizeRw, SizeRootFs)`` as ``docker ps -s`` / ``inspect --size`` report them:
+        bytes the container wrote (its upper directory, or its changed files with the copy
+        driver), and that plus the image's size. Hardlinked files count once."""
+        m = self.get(cid)
+        image_size = self.store.get(m.image_id).size if m.image_id else 0
+        if m.driver == "overlay":
+            rw = _tree_size(m.upper)
+        else:
+            rw = 0
+            for kind, path in self.changes(cid):
+                full = os.path.join(m.path, path.lstrip("/"))
+                if kind != "D" and os.path.isfile(full) and not os.path.islink(full):
+                    rw += os.lstat(full).st_size
+        return rw, image_size + rw
+
     def diff_tar(self, cid: str, out: BinaryIO) -> None:
         """The container's changes as a layer tar (what commit stores)."""
         m = self.get(cid)
@@ -326,6 +342,17 @@ class RootfsManager:
         raw = json.dumps(image, separators=(",", ":")).encode()
         tags = [ref] if ref else []
         return self.store.add_image(raw, parent=m.image_id or "", tags=tags)
+
+
+def _tree_size(root: str) -> int:
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for _rel, st in walk(root):
+        if stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        total += st.st_size
+    return total
 
 
 def copy_layer(layer: str, dest: str) -> None:

@@ -630,6 +630,10 @@ class ImageStore:
     def remove_rootfs(self, container_id: str) -> None:
         self.rootfs.remove(container_id)
 
+    def rootfs_size(self, container_id: str) -> tuple[int, int]:
+        """``(size_rw, size_root_fs)`` of a container's filesystem (``docker ps -s``)."""
+        return self.rootfs.size(container_id)
+
     def changes(self, container_id: str) -> builtins.list[tuple[str, str]]:
         return self.rootfs.changes(container_id)
 

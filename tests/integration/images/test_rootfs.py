@@ -137,6 +137,17 @@ def test_diff_commit_and_a_container_of_the_committed_image(store: ImageStore) -
     assert store.changes(c2) == []
 
 
+def test_rootfs_size_counts_what_the_container_wrote(store: ImageStore) -> None:
+    image_id = build_busybox_image(store)
+    c = cid()
+    store.prepare_rootfs(c, image_id)
+    assert store.rootfs_size(c) == (0, store.get(image_id).size)
+    sh(store.mount_rootfs(c), "head -c 5000 /bin/busybox > /tmp/blob")
+    rw, total = store.rootfs_size(c)
+    assert rw == 5000
+    assert total == 5000 + store.get(image_id).size
+
+
 def test_commit_without_changes_adds_an_empty_layer_entry(store: ImageStore) -> None:
     image_id = build_busybox_image(store)
     c = cid()
