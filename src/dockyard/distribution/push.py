@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import aiohttp
 
@@ -378,7 +378,14 @@ async def _upload_layer(
 
     try:
         await _upload_stream(
-            client, ref, _thread_source(chunks, produced), final_digest, ident, events, produced
+            client,
+            ref,
+            _thread_source(chunks, produced),
+            final_digest,
+            ident,
+            events,
+            produced,
+            settings.chunk_size,
         )
         digest = str(blob_hash.digest())
         await asyncio.to_thread(writer.commit)
@@ -421,11 +428,31 @@ async def _upload_stream(
     ident: str,
     events: prog.Progress,
     produced: _Produced,
+    chunk_size: int = 0,
 ) -> None:
-    """POST, one streamed PATCH, PUT ?digest= (the digest is known only at the end)."""
+    """POST, PATCH(es), PUT ?digest= (the digest is known only at the end).
+
+    ``chunk_size`` 0: one streamed PATCH (what dockerd sends); otherwise PATCHes of that
+    many bytes with ``Content-Range: <start>-<end>``, for registries that want chunks.
+    """
     location = await _start_upload(client, ref)
     # the token must be fresh before a body that cannot be resent
     await client.authorization([push_scope(ref)])
+
+    async def patch(data: Any, headers: dict[str, str]) -> str:
+        resp = await client.request(
+            "PATCH",
+            location,
+            scopes=[push_scope(ref)],
+            headers={"Content-Type": "application/octet-stream", **headers},
+            data=data,
+        )
+        try:
+            if resp.status != 202:
+                raise status_error(resp, await registry_error(resp), f"error uploading to {ref.name}")
+            return _absolute(client, resp.headers.get("Location", location))
+        finally:
+            resp.release()
 
     async def body() -> AsyncIterator[bytes]:
         async for chunk in source:
@@ -433,19 +460,20 @@ async def _upload_stream(
             events.transfer(ident, "Pushing", produced.size, 0)
 
     try:
-        resp = await client.request(
-            "PATCH",
-            location,
-            scopes=[push_scope(ref)],
-            headers={"Content-Type": "application/octet-stream"},
-            data=body(),
-        )
-        try:
-            if resp.status != 202:
-                raise status_error(resp, await registry_error(resp), f"error uploading to {ref.name}")
-            location = _absolute(client, resp.headers.get("Location", location))
-        finally:
-            resp.release()
+        if chunk_size <= 0:
+            location = await patch(body(), {})
+        else:
+            sent = 0
+            pending = bytearray()
+            async for chunk in body():
+                pending += chunk
+                while len(pending) >= chunk_size:
+                    piece = bytes(pending[:chunk_size])
+                    del pending[:chunk_size]
+                    location = await patch(piece, {"Content-Range": f"{sent}-{sent + len(piece) - 1}"})
+                    sent += len(piece)
+            if pending:
+                location = await patch(bytes(pending), {"Content-Range": f"{sent}-{sent + len(pending) - 1}"})
         digest = final_digest()
         resp = await client.request("PUT", _with_digest(location, digest), scopes=[push_scope(ref)], data=b"")
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pytest
@@ -176,3 +177,29 @@ def test_a_second_registry_gets_the_blob_compressed_the_first_time(store: Any) -
     assert a.digest == b.digest
     assert first.blobs.keys() == second.blobs.keys()
     assert [m for m, p, _ in second.log if "/blobs/uploads/" in p].count("PUT") == 3  # 2 layers + config
+
+
+def test_chunked_upload_sends_content_ranges(store: Any) -> None:
+    src, dst = FakeRegistry(), FakeRegistry()
+    img = _image()
+    _seed(src, store, img)
+    chunked = RegistrySettings(read_timeout=5, chunk_size=16_384)
+
+    async def go() -> Any:
+        async with serve(dst):
+            store.tag(img.image_id, f"{dst.host}/app:1")
+            return await push(store, f"{dst.host}/app:1", settings=chunked)
+
+    run(go())
+    ranges = [h.get("Content-Range") for m, p, h in dst.log if m == "PATCH"]
+    assert "0-16383" in ranges and "16384-32767" in ranges  # the big layer, in order
+    assert all(r and re.fullmatch(r"\d+-\d+", r) for r in ranges)
+    from dockyard.images.store import ImageStore
+
+    back = ImageStore(os.path.join(store.root, "..", "back"))
+
+    async def pull_back() -> Any:
+        async with serve(dst):
+            return await pull(back, f"{dst.host}/app:1", settings=FAST)
+
+    assert run(pull_back()).image_id == img.image_id
