@@ -165,7 +165,7 @@ def events(ctx: Context, args: list[str], command: str = "events") -> int:
         nano = ev.get("timeNano") or int(ev.get("time", 0)) * 10**9
         stamp = datetime.fromtimestamp(nano // 10**9).astimezone().strftime("%Y-%m-%dT%H:%M:%S")
         tz = datetime.fromtimestamp(nano // 10**9).astimezone().strftime("%z")
-        tz = tz[:3] + ":" + tz[3:]
+        tz = "Z" if tz in ("+0000", "") else tz[:3] + ":" + tz[3:]  # Go's RFC3339Nano
         actor = ev.get("Actor") or {}
         attrs = ", ".join(f"{k}={v}" for k, v in sorted((actor.get("Attributes") or {}).items()))
         ctx.out(f"{stamp}.{nano % 10**9:09d}{tz} {ev.get('Type', '')} {ev.get('Action', '')} "

@@ -118,6 +118,11 @@ def test_events_and_prunes(engine: Engine) -> None:
                        f"container={name}", "--format", "{{.Action}}").split()
     assert events[:3] == ["create", "attach", "start"] or events[:2] == ["create", "start"]
     assert "die" in events
+    # the default line format is docker's, byte for byte
+    ours = engine.ok("events", "--since", since, "--until", until, "--filter",
+                     f"container={name}")
+    assert ours == engine.docker("events", "--since", since, "--until", until, "--filter",
+                                 f"container={name}").stdout.decode()
     out = engine.ok("container", "prune", "-f", "--filter", f"until={until}")
     assert out.endswith("\n") and "Total reclaimed space:" in out
     assert name not in engine.ok("ps", "-a", "--format", "{{.Names}}").split()

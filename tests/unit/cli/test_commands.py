@@ -303,3 +303,72 @@ def test_daemon_and_registry_are_dispatched_lazily(monkeypatch: pytest.MonkeyPat
     assert main(["registry", "serve"]) == 0
     assert seen == [("dockyard.daemon.main", ["--data-root", "/x"]),
                     ("dockyard.registry.cli", ["serve"])]
+
+
+def test_logs_of_a_tty_container_are_raw(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("GET", "/containers/t/json")(lambda r: {"Id": CID, "Config": {"Tty": True}})
+    fake_daemon.route("GET", f"/containers/{CID}/logs")(
+        lambda r: (200, iter([b"\x01\x00raw tty bytes\r\n"])))
+    code, out, err = cli(fake_daemon, "logs", "t")
+    assert (code, out, err) == (0, "\x01\x00raw tty bytes\r\n", "")
+
+
+def test_port_version_info_and_events(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("GET", "/containers/web/json")(lambda r: {"Id": CID, "NetworkSettings": {
+        "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "53/udp": None}}})
+    assert cli(fake_daemon, "port", "web")[1] == "80/tcp -> 0.0.0.0:8080\n"
+    assert cli(fake_daemon, "port", "web", "80")[1] == "0.0.0.0:8080\n"
+    code, _, err = cli(fake_daemon, "port", "web", "53/udp")
+    assert code == 1 and "No public port '53/udp' published for web" in err
+    fake_daemon.route("GET", "/version")(lambda r: {"Version": "9.9", "ApiVersion": "1.41",
+                                                    "Platform": {"Name": "Fake"}})
+    assert cli(fake_daemon, "version", "-f", "{{.Server.Version}} {{.Client.ApiVersion}}")[1] \
+        == "9.9 1.41\n"
+    fake_daemon.route("GET", "/info")(lambda r: {"Containers": 2, "ContainersRunning": 1,
+                                                 "ServerVersion": "9.9", "NCPU": 2})
+    out = cli(fake_daemon, "info")[1]
+    assert " Containers: 2\n  Running: 1\n" in out and " CPUs: 2\n" in out
+    fake_daemon.route("GET", "/events")(lambda r: (200, iter([
+        b'{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":'
+        b'{"name":"web","image":"busybox"}},"time":1700000000,"timeNano":1700000000000000001}\n'])))
+    out = cli(fake_daemon, "events", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")[1]
+    assert out == "container start web\n"
+    import re
+    out = cli(fake_daemon, "events")[1]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000001(Z|[+-]\d\d:\d\d) "
+                        r"container start abc \(image=busybox, name=web\)\n", out), out
+
+
+def test_volume_and_network_listings(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("GET", "/volumes")(lambda r: {"Volumes": [
+        {"Name": "b", "Driver": "local"}, {"Name": "a", "Driver": "local"}], "Warnings": None})
+    assert cli(fake_daemon, "volume", "ls")[1] == "DRIVER    VOLUME NAME\nlocal     a\nlocal     b\n"
+    assert cli(fake_daemon, "volume", "ls", "-q")[1] == "a\nb\n"
+    fake_daemon.route("GET", "/networks")(lambda r: [
+        {"Id": "f" * 64, "Name": "bridge", "Driver": "bridge", "Scope": "local"}])
+    assert cli(fake_daemon, "network", "ls")[1] == (
+        "NETWORK ID     NAME      DRIVER    SCOPE\nffffffffffff   bridge    bridge    local\n")
+    code, _, err = cli(fake_daemon, "volume", "frob")
+    assert code == 125 and 'unknown command "frob" for "dockyard volume"' in err
+
+
+def test_prune_reports_what_went(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/images/prune")(lambda r: {
+        "ImagesDeleted": [{"Untagged": "x:1"}, {"Deleted": "sha256:ab"}],
+        "SpaceReclaimed": 1234})
+    code, out, _ = cli(fake_daemon, "image", "prune", "-f", "-a")
+    assert out == ("Deleted Images:\nuntagged: x:1\ndeleted: sha256:ab\n\n"
+                   "Total reclaimed space: 1.23kB\n")
+    assert fake_daemon.requests[-1][2] == {"filters": '{"dangling":["false"]}'}
+
+
+def test_ps_json_format_prints_raw_objects(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("GET", "/containers/json")(lambda r: [{"Id": CID, "Names": ["/a"]}])
+    out = cli(fake_daemon, "ps", "--format", "json")[1]
+    assert json.loads(out) == {"Id": CID, "Names": ["/a"]}
+
+
+def test_rm_and_restart_conflict_is_refused_before_create(fake_daemon: FakeDaemon) -> None:
+    code, _, err = cli(fake_daemon, "run", "--rm", "--restart", "always", "busybox")
+    assert code == 125 and "Conflicting options: --restart and --rm" in err
+    assert "POST /containers/create" not in fake_daemon.paths()
