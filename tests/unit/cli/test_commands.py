@@ -357,6 +357,7 @@ def test_prune_reports_what_went(fake_daemon: FakeDaemon) -> None:
         "ImagesDeleted": [{"Untagged": "x:1"}, {"Deleted": "sha256:ab"}],
         "SpaceReclaimed": 1234})
     code, out, _ = cli(fake_daemon, "image", "prune", "-f", "-a")
+    assert code == 0
     assert out == ("Deleted Images:\nuntagged: x:1\ndeleted: sha256:ab\n\n"
                    "Total reclaimed space: 1.23kB\n")
     assert fake_daemon.requests[-1][2] == {"filters": '{"dangling":["false"]}'}
