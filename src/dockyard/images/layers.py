@@ -70,6 +70,10 @@ class LayerStore:
     def _dir(self, chain_id: str) -> str:
         return os.path.join(self.dir, Digest.parse(chain_id).hex)
 
+    def dir_of(self, chain_id: str) -> str:
+        """The layer's directory (diff/, meta.json, tar-split ...)."""
+        return self._dir(chain_id)
+
     def has(self, chain_id: str) -> bool:
         return os.path.exists(os.path.join(self._dir(chain_id), "meta.json"))
 

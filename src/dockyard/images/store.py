@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,8 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference, parse_reference
 
 __all__ = ["ContainerUse", "Image", "ImageStore", "parse_time"]
+
+GC_GRACE = 3600.0  # seconds an unreferenced layer or blob is left alone (work in flight)
 
 # Callers tell the store which containers use an image: image id -> [(container id, running)]
 ContainerUse = Callable[[str], Sequence[tuple[str, bool]]]
@@ -614,7 +617,51 @@ class ImageStore:
                     continue
             after = set(self.layers.list())
             reclaimed = sum(size for c, size in before.items() if c not in after)
+            reclaimed += self.gc()
         return records, reclaimed
+
+    def gc(self, grace: float = GC_GRACE) -> int:
+        """Delete what nothing references and that is older than ``grace`` seconds (so a
+        pull or push in flight keeps its fresh layers and blobs): layers no image or container
+        uses, blobs that are no image's config or manifest nor a kept layer's compressed form,
+        and half-deleted layer directories. Returns the bytes of blobs and layers freed."""
+        cutoff = time.time() - grace
+        freed = 0
+        with self.lock:
+            used = self.layers_in_use()
+            keep_diffs: set[str] = set()
+            for chain in self.layers.list():
+                d = self.layers.dir_of(chain)
+                meta = os.path.join(d, "meta.json")
+                try:
+                    old = os.lstat(meta).st_mtime < cutoff
+                except FileNotFoundError:  # killed while deleting it: finish the job
+                    if os.lstat(d).st_mtime < cutoff:
+                        shutil.rmtree(d, ignore_errors=True)
+                    continue
+                layer = self.layers.get(chain)
+                if chain not in used and old:
+                    freed += layer.size
+                    self.layers.delete(chain)
+                else:
+                    keep_diffs.add(layer.diff_id)
+            referenced: set[str] = set()
+            for image_id in self.image_ids():
+                referenced.add(image_id)
+                referenced.update(self._load(image_id).manifests)
+            for name in os.listdir(self.compressed_dir):
+                diff_id = "sha256:" + name.removesuffix(".json")
+                if diff_id in keep_diffs:
+                    referenced.update(k["digest"] for k in self.compressed_for(diff_id))
+                elif os.lstat(os.path.join(self.compressed_dir, name)).st_mtime < cutoff:
+                    os.unlink(os.path.join(self.compressed_dir, name))
+            for digest in self.blobs.list_blobs():
+                path = self.blobs.blob_path(digest)
+                st = os.lstat(path)
+                if digest not in referenced and st.st_mtime < cutoff:
+                    freed += st.st_size
+                    self.blobs.delete_blob(digest)
+        return freed
 
     # -- containers' root filesystems (rootfs.py) -----------------------------------------
 

@@ -278,3 +278,22 @@ def test_records_are_plain_json(store: ImageStore) -> None:
     store.tag(a, "x")
     with open(os.path.join(store.root, "repositories.json")) as f:
         assert json.load(f) == {"Repositories": {"x": {"x:latest": a}}}
+
+
+def test_gc_removes_only_unreferenced_layers_and_blobs(store: ImageStore) -> None:
+    kept = image(store, "kept")
+    kept_diff = store.get(kept).layers[0]
+    orphan_chain, _ = store.apply_layer(None, io.BytesIO(make_tar(entry("orphan", F, b"12345"))))
+    gz = store.write_blob(b"compressed form of kept")
+    store.remember_compressed(kept_diff, gz, "application/vnd.docker.image.rootfs.diff.tar.gzip")
+    stray = store.write_blob(b"nobody needs me")
+    half = os.path.join(store.layers.dir, "ab" * 32)
+    os.makedirs(os.path.join(half, "diff"))
+    # fresh things survive the default grace period (a pull may be about to use them)
+    assert store.gc() == 0
+    assert store.has_layer(orphan_chain) and store.has_blob(stray)
+    freed = store.gc(grace=-1)
+    assert freed == 5 + len(b"nobody needs me")
+    assert not store.has_layer(orphan_chain) and not store.has_blob(stray)
+    assert not os.path.exists(half)
+    assert store.has_blob(kept) and store.has_blob(gz) and store.has_layer(kept_diff)
