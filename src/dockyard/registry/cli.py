@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.registry.config import load_config, parse_duration
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--root", help="storage directory (or storage.filesystem.rootdirectory)")
     s.add_argument("--config", help="YAML config file (distribution's config.yml keys)")
     s.add_argument("--workers", type=int, help="processes sharing the port (http.workers)")
+    s.add_argument("--access-log", action="store_true", help="log every request to stderr")
     g = sub.add_parser("gc", help="delete blobs no manifest references")
     g.add_argument("--root", help="storage directory (or storage.filesystem.rootdirectory)")
     g.add_argument("--config", help="YAML config file")
@@ -47,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             config = load_config(args.config, root=args.root, listen=args.listen)
             if args.workers:
-                from dataclasses import replace
-
                 config = replace(config, workers=args.workers)
+            if args.access_log:
+                config = replace(config, access_log=True)
             serve(config)
             return 0
         config = load_config(args.config, root=args.root)

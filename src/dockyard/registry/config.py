@@ -5,7 +5,8 @@ The YAML file follows distribution's ``config.yml`` where the two overlap (``htt
 ``auth.token``, ``proxy.remoteurl``, ``notifications.endpoints``); Dockyard's own keys are
 ``auth.token.key`` (the PEM private key our token endpoint signs with), ``auth.token.htpasswd``
 (who may obtain tokens), ``auth.token.anonymous`` (actions granted without credentials),
-``gc.grace`` / ``gc.uploadgrace`` and ``http.workers``. Command-line options override the file.
+``gc.grace`` / ``gc.uploadgrace`` and ``http.workers``; the access log is off unless
+``log.accesslog.disabled: false``. Command-line options override the file.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Config:
     gc_grace: float = 3600.0
     upload_grace: float = 86400.0
     workers: int = 1
+    access_log: bool = False
     durable: bool = True
 
 
@@ -136,4 +138,5 @@ def load_config(path: str | None, *, root: str | None = None, listen: str | None
         gc_grace=parse_duration(gc.get("grace", 3600)),
         upload_grace=parse_duration(gc.get("uploadgrace", 86400)),
         workers=int(http.get("workers", 1)),
+        access_log=not bool(_section(_section(doc, "log"), "accesslog").get("disabled", True)),
     )

@@ -9,6 +9,7 @@ not, the committing worker re-hashes the data from storage instead of using its 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import ssl
@@ -47,7 +48,14 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
 async def _serve_one(config: Config, reuse_port: bool, announce: Callable[[str], None]) -> None:
     host, port = split_listen(config.listen)
     ctx = _ssl_context(config)
-    runner = web.AppRunner(make_app(config), access_log=None, handle_signals=False)
+    access_log = None
+    if config.access_log:
+        access_log = logging.getLogger("dockyard.registry.access")
+        if not access_log.handlers:
+            access_log.addHandler(logging.StreamHandler(sys.stderr))
+            access_log.setLevel(logging.INFO)
+    runner = web.AppRunner(make_app(config), access_log=access_log, handle_signals=False,
+                           access_log_format='%a "%r" %s %b %Tf "%{User-Agent}i"')
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ctx, reuse_port=reuse_port, backlog=1024)
     await site.start()

@@ -47,12 +47,13 @@ auth: {htpasswd: {realm: R, path: /h}}
 proxy: {remoteurl: https://example.invalid}
 notifications: {endpoints: [{name: a, url: "http://127.0.0.1:1/hook", timeout: 2s}]}
 gc: {grace: 30m}
+log: {accesslog: {disabled: false}}
 """)
     config = load_config(path)
     assert (config.root, config.listen, config.workers) == ("/srv/reg", "127.0.0.1:5001", 2)
     assert (config.tls_cert, config.delete_enabled, config.htpasswd) == ("/c.pem", False, "/h")
     assert config.proxy_url == "https://example.invalid" and config.gc_grace == 1800
-    assert config.notifications[0].timeout == 2
+    assert config.notifications[0].timeout == 2 and config.access_log
     assert load_config(path, root="/other", listen="0.0.0.0:1").root == "/other"
     with pytest.raises(InvalidArgument):
         load_config(None)
