@@ -33,13 +33,15 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
-def compile_seccomp(spec: dict[str, Any]) -> tuple[bytes | None, int]:
+def compile_seccomp(spec: dict[str, Any], cache_dir: str | None = None) -> tuple[bytes | None, int]:
+    """The BPF program for ``linux.seccomp`` (cached by spec hash under the runtime root:
+    libseccomp takes ~10 ms for Docker's profile, a cache hit well under 1 ms)."""
     sc = (spec.get("linux") or {}).get("seccomp")
     if not sc:
         return None, 0
     from dockyard.linux import seccomp
 
-    return seccomp.compile(sc), seccomp.filter_flags(sc)
+    return seccomp.compile(sc, cache_dir=cache_dir), seccomp.filter_flags(sc)
 
 
 def _write_id_maps(pid: int, linux: dict[str, Any]) -> None:
@@ -57,8 +59,8 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
     st.validate_id(container_id)
     bundle = load_bundle(bundle_path)
     spec = bundle.spec
-    seccomp_program, seccomp_flags = compile_seccomp(spec)
     os.makedirs(rt.root, mode=0o700, exist_ok=True)
+    seccomp_program, seccomp_flags = compile_seccomp(spec, os.path.join(rt.root, ".seccomp"))
     sdir = os.path.join(rt.root, container_id)
     try:
         os.mkdir(sdir, 0o711)

@@ -28,7 +28,7 @@ def exec_process(rt: Runtime, container_id: str, process: dict[str, Any], *,
     if status not in ("created", "running"):
         raise Conflict(f"cannot exec in a container that is {status}: {container_id}")
     spec = record.config
-    seccomp_program, seccomp_flags = compile_seccomp(spec)
+    seccomp_program, seccomp_flags = compile_seccomp(spec, os.path.join(rt.root, ".seccomp"))
     ns_types = tuple(ns["type"] for ns in (spec.get("linux") or {}).get("namespaces") or [])
     plan = ExecPlan(process, record.pid, ns_types, stdio, seccomp_program, seccomp_flags)
     spawn = Spawn(lambda ch: stage1_exec(ch, plan))

@@ -114,7 +114,8 @@ class Runtime:
             return []
         out = []
         for name in names:
-            if os.path.exists(os.path.join(self.root, name, "state.json")):
+            if not name.startswith(".") and os.path.exists(
+                    os.path.join(self.root, name, "state.json")):
                 out.append(self.state(name))
         return out
 

@@ -64,3 +64,36 @@ def test_create_with_invalid_bundle_fails_before_any_state(tmp_path: Any) -> Non
 def test_list_of_empty_root_is_empty(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--root", str(tmp_path), "list", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_parser_reads_containerd_create_line() -> None:
+    from dockyard.runtime.cli import parse_args
+
+    verb, a = parse_args(["--root", "/run/containerd/runc/default", "--log", "/b/log.json",
+                          "--log-format", "json", "create", "--bundle", "/b", "--pid-file",
+                          "/b/init.pid", "--console-socket", "/tmp/s.sock", "c1"])
+    assert verb == "create"
+    assert (a.root, a.log, a.log_format) == ("/run/containerd/runc/default", "/b/log.json",
+                                             "json")
+    assert (a.bundle, a.pid_file, a.console_socket, a.id) == ("/b", "/b/init.pid",
+                                                              "/tmp/s.sock", "c1")
+
+
+def test_parser_go_style_flags_and_exec_command() -> None:
+    from dockyard.runtime.cli import parse_args
+
+    verb, a = parse_args(["-root=/r", "exec", "-t", "--env", "A=1", "-e", "B=2", "c1", "sh",
+                          "-c", "echo --not-a-flag"])
+    assert verb == "exec" and a.root == "/r" and a.tty is True
+    assert a.env == ["A=1", "B=2"] and a.id == "c1"
+    assert a.command == ["sh", "-c", "echo --not-a-flag"]
+    _, k = parse_args(["kill", "--all", "c1", "9"])
+    assert (k.all, k.id, k.signal) == (True, "c1", "9")
+    _, d = parse_args(["delete", "-f", "c1"])
+    assert d.force is True
+
+
+@pytest.mark.parametrize("argv", [["create"], ["bogus"], ["kill", "--nope", "c1"],
+                                  ["state", "a", "b"], ["update", "--memory", "lots", "c1"]])
+def test_parser_refuses_bad_command_lines(argv: list[str]) -> None:
+    assert main(argv) == 2
