@@ -176,6 +176,10 @@ class RootfsManager:
         final = self._dir(cid)
         if os.path.exists(final):
             raise Conflict(f"root filesystem for container {cid} already exists")
+        with self.store.lock:  # so a concurrent remove of the image cannot take its layers
+            return self._prepare(cid, final, image_id)
+
+    def _prepare(self, cid: str, final: str, image_id: str | None) -> RootfsMount:
         chain = None
         if image_id is not None:
             chain = self.store.get(image_id).top_layer

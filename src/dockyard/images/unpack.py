@@ -208,6 +208,8 @@ class _Unpacker:
         self.size = 0
         st = os.statvfs(dest)
         self.free = st.f_bavail * st.f_frsize
+        self.free_inodes = st.f_favail if st.f_files else None  # None: no inode limit (btrfs)
+        self.entries = 0
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -376,6 +378,9 @@ class _Unpacker:
     # -- driver ----------------------------------------------------------------------------
 
     def entry(self, info: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        self.entries += 1
+        if self.free_inodes is not None and self.entries > self.free_inodes:
+            raise InvalidArgument(f"layer has more entries than the store has free inodes ({self.free_inodes})")
         rel = _clean_name(info.name)
         if not rel:
             return  # the layer root itself ("./"): the root keeps the lower's metadata

@@ -214,6 +214,14 @@ def test_layer_tar_is_rebuilt_byte_for_byte(store: ImageStore, fmt: int) -> None
     assert b"".join(store.layer_tar(chain)) == data
 
 
+def test_names_that_are_not_utf8_round_trip(store: ImageStore) -> None:
+    name = b"caf\xe9-latin1".decode("utf-8", "surrogateescape")
+    data = make_tar(entry(name, F, b"x"), entry("d/", D), entry(f"d/{name}", F, b"y"))
+    chain, _ = store.apply_layer(None, io.BytesIO(data))
+    assert os.path.exists(os.path.join(os.fsencode(diff_dir(store, chain)), b"caf\xe9-latin1"))
+    assert b"".join(store.layer_tar(chain)) == data
+
+
 def test_layer_tar_rebuilt_after_a_directory_replaced_a_file(store: ImageStore) -> None:
     data = make_tar(entry("x/", D), entry("x/f", F, b"inside"), entry("x", F, b"now a file"))
     chain, _ = store.apply_layer(None, io.BytesIO(data))
