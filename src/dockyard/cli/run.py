@@ -328,7 +328,9 @@ def create(ctx: Context, args: list[str]) -> int:
     from dockyard.cli.options import build_create
 
     ns = _run_parser(ctx, "create").parse(args)
-    cid = _create_from_flags(ctx, ns, build_create(ns, ctx.env, detach=True), "create")
+    # docker's create attaches like an attached run (AttachStdout, and StdinOnce with -i):
+    # that is what makes a later `start -a -i` deliver stdin's EOF without cutting output
+    cid = _create_from_flags(ctx, ns, build_create(ns, ctx.env, detach=False), "create")
     ctx.out(f"{cid}\n")
     return 0
 

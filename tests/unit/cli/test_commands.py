@@ -373,3 +373,14 @@ def test_rm_and_restart_conflict_is_refused_before_create(fake_daemon: FakeDaemo
     code, _, err = cli(fake_daemon, "run", "--rm", "--restart", "always", "busybox")
     assert code == 125 and "Conflicting options: --restart and --rm" in err
     assert "POST /containers/create" not in fake_daemon.paths()
+
+
+def test_create_attaches_like_docker_so_start_a_i_keeps_output(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/containers/create")(lambda r: (201, {"Id": CID}))
+    code, out, _ = cli(fake_daemon, "create", "-i", "--name", "x", "busybox", "cat")
+    assert (code, out) == (0, CID + "\n")
+    method, path, query, _, body = fake_daemon.requests[-1]
+    sent = json.loads(body)
+    assert query == {"name": "x"}
+    assert (sent["AttachStdin"], sent["AttachStdout"], sent["AttachStderr"], sent["OpenStdin"],
+            sent["StdinOnce"]) == (True, True, True, True, True)
