@@ -379,7 +379,7 @@ def test_create_attaches_like_docker_so_start_a_i_keeps_output(fake_daemon: Fake
     fake_daemon.route("POST", "/containers/create")(lambda r: (201, {"Id": CID}))
     code, out, _ = cli(fake_daemon, "create", "-i", "--name", "x", "busybox", "cat")
     assert (code, out) == (0, CID + "\n")
-    method, path, query, _, body = fake_daemon.requests[-1]
+    _, _, query, _, body = fake_daemon.requests[-1]
     sent = json.loads(body)
     assert query == {"name": "x"}
     assert (sent["AttachStdin"], sent["AttachStdout"], sent["AttachStderr"], sent["OpenStdin"],
