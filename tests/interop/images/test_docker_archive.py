@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import signal
 import stat
 import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from dockyard.images import ImageStore
 from dockyard.images.bootstrap import build_busybox_image
+from tests.support.dockerd import PrivateDockerd, private_dockerd
 from tests.unit.images.tars import LNK, D, F, config_for, entry, make_tar
 
 pytestmark = [pytest.mark.interop, pytest.mark.root, pytest.mark.slow]
@@ -29,56 +25,30 @@ SCRIPT = (
 )
 
 
-@dataclass
-class Docker:
-    sock: str
-
-    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        out = subprocess.run(["docker", "-H", f"unix://{self.sock}", *args], input=input,
-                             capture_output=True, timeout=120)
-        if check and out.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)}: {out.stderr.decode()}")
-        return out
-
-
 @pytest.fixture(scope="module")
-def docker() -> Iterator[Docker]:
-    if shutil.which("dockerd") is None or shutil.which("docker") is None:
-        pytest.skip("dockerd or the docker CLI is not installed")
-    if os.geteuid() != 0:
-        pytest.skip("dockerd needs root")
-    base = tempfile.mkdtemp(prefix="dy-img-dockerd-", dir="/var/tmp")
-    sock = f"{base}/d.sock"
-    with open(f"{base}/dockerd.log", "wb") as log:
-        proc = subprocess.Popen(
-            ["dockerd", "--data-root", f"{base}/data", "--exec-root", f"{base}/exec",
-             "--pidfile", f"{base}/d.pid", "-H", f"unix://{sock}", "--bridge=none",
-             "--iptables=false", "--ip-masq=false"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    d = Docker(sock)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if os.path.exists(sock) and d.run("version", check=False).returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            with open(f"{base}/dockerd.log") as f:
-                pytest.skip(f"dockerd did not start: {f.read()[-800:]}")
+def docker() -> Iterator[PrivateDockerd]:
+    with private_dockerd("dy-img-dockerd-") as d:
         yield d
+
+
+def docker_load(docker: PrivateDockerd, data: bytes) -> str:
+    path = os.path.join(docker.base, f"in-{uuid.uuid4().hex}.tar")
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        return docker.run("load", "-i", path).stdout
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        with open("/proc/mounts") as f:
-            mounts = [line.split()[1] for line in f if line.split()[1].startswith(base + "/")]
-        for mount in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mount], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        os.unlink(path)
+
+
+def docker_save(docker: PrivateDockerd, ref: str) -> bytes:
+    path = os.path.join(docker.base, f"out-{uuid.uuid4().hex}.tar")
+    docker.run("save", "-o", path, ref)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)
 
 
 @pytest.fixture
@@ -105,40 +75,39 @@ def special_image(store: ImageStore, tag: str) -> str:
     return store.add_image(config_for([*base.layers, d1, d2], config={"Cmd": ["sh"]}), tags=[tag])
 
 
-def test_our_save_loads_into_dockerd(docker: Docker, store: ImageStore) -> None:
+def test_our_save_loads_into_dockerd(docker: PrivateDockerd, store: ImageStore) -> None:
     tag = f"dy-special-{uuid.uuid4().hex[:8]}:1"
     image_id = special_image(store, tag)
     buf = io.BytesIO()
     store.save([tag], buf)
-    out = docker.run("load", input=buf.getvalue())
-    assert f"Loaded image: {tag}" in out.stdout.decode()
-    assert docker.run("image", "inspect", "-f", "{{.Id}}", tag).stdout.decode().strip() == image_id
+    assert f"Loaded image: {tag}" in docker_load(docker, buf.getvalue())
+    assert docker.run("image", "inspect", "-f", "{{.Id}}", tag).stdout.strip() == image_id
     script = "ls /data /opq; stat -c '%a %u %g' /perm/suid /perm; stat -c %i /perm/suid /perm/hard"
-    out = docker.run("run", "--rm", "--network", "none", tag, "sh", "-c", script).stdout.decode().split("\n")
+    out = docker.run("run", "--rm", "--network", "none", tag, "sh", "-c", script).stdout.split("\n")
     assert out[:4] == ["/data:", "keep", "", "/opq:"]
     assert out[4] == "new"
     assert out[5:7] == ["4755 1000 50", "2775 1000 1000"]
     assert out[7] == out[8]  # still one inode
 
 
-def test_dockerd_commit_and_save_load_into_our_store(docker: Docker, store: ImageStore) -> None:
+def test_dockerd_commit_and_save_load_into_our_store(docker: PrivateDockerd, store: ImageStore) -> None:
     tag = f"dy-bb-{uuid.uuid4().hex[:8]}:latest"
     build_busybox_image(store, tag)
     buf = io.BytesIO()
     store.save([tag], buf)
-    docker.run("load", input=buf.getvalue())
+    docker_load(docker, buf.getvalue())
     name = f"dy-{uuid.uuid4().hex[:10]}"
     docker.run("run", "--name", name, "--network", "none", tag, "sh", "-c", SCRIPT)
     try:
-        docker_diff = sorted(docker.run("diff", name).stdout.decode().split("\n")[:-1])
+        docker_diff = sorted(docker.run("diff", name).stdout.split("\n")[:-1])
         committed = f"dy-committed-{uuid.uuid4().hex[:8]}:1"
         docker.run("commit", name, committed)
     finally:
         docker.run("rm", "-f", name, check=False)
-    saved = docker.run("save", committed).stdout
+    saved = docker_save(docker, committed)
     assert store.load(io.BytesIO(saved)) == [committed]
     img = store.resolve(committed)
-    assert img.id == docker.run("image", "inspect", "-f", "{{.Id}}", committed).stdout.decode().strip()
+    assert img.id == docker.run("image", "inspect", "-f", "{{.Id}}", committed).stdout.strip()
     # dockerd's diff layer unpacked by us: whiteout for /bin/ls, opaque /home
     top = store.layer(img.chain_ids[-1]).path
     st = os.lstat(os.path.join(top, "bin/ls"))
@@ -156,7 +125,7 @@ def test_dockerd_commit_and_save_load_into_our_store(docker: Docker, store: Imag
     ref = store.get(ours_committed).repo_tags[0]
     buf = io.BytesIO()
     store.save([ref], buf)
-    docker.run("load", input=buf.getvalue())
+    docker_load(docker, buf.getvalue())
     out = docker.run("run", "--rm", "--network", "none", ref, "sh", "-c",
-                     "ls /home; test ! -e /bin/ls && cat /tmp/new").stdout.decode()
+                     "ls /home; test ! -e /bin/ls && cat /tmp/new").stdout
     assert out == "fresh\nadded\n"
