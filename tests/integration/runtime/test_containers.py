@@ -189,3 +189,45 @@ def test_failing_prestart_hook_leaves_nothing_behind(bundle: Bundle) -> None:
     assert res.returncode == 1 and "prestart hook /bin/false failed" in res.stderr
     assert not os.path.exists(os.path.join(bundle.root, bundle.id))
     time.sleep(0)  # the fixture checks the cgroups
+
+
+def test_dockers_own_generated_config_runs(bundle: Bundle, tmp_path: Any) -> None:
+    """dockerd 20.10's config.json (FIELD-NOTES reference), with only its host paths replaced:
+    seccomp without noNewPrivileges, sysctls, rbind files, Docker's masked/readonly paths."""
+    import json
+
+    ref = "/work/shared/reference/dockerd-generated-oci-config.json"
+    if not os.path.exists(ref):
+        pytest.skip("reference config not available")
+    with open(ref) as f:
+        spec = json.load(f)
+    spec["root"] = {"path": "rootfs"}
+    spec.pop("hooks", None)  # libnetwork's prestart hook re-executes dockerd
+    spec["linux"]["cgroupsPath"] = f"/dockyard/{bundle.id}"
+    for m in spec["mounts"]:
+        if m.get("type") == "bind":
+            host = tmp_path / os.path.basename(m["destination"])
+            host.write_text(f"{m['destination']} from host\n")
+            m["source"] = str(host)
+    assert not spec["process"].get("noNewPrivileges")
+    bundle.spec = spec
+    res = bundle.run(["sh", "-c", "grep CapEff /proc/self/status; cat /etc/hostname; "
+                                  "cat /proc/sys/net/ipv4/ping_group_range; "
+                                  "mkdir -p /mnt/x; mount -t tmpfs t /mnt/x || echo no-mount"])
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["CapEff:", "00000000a80425fb"]
+    assert lines[1] == "/etc/hostname from host"
+    assert lines[2].split() == ["0", "2147483647"]
+    assert lines[3] == "no-mount"
+
+
+def test_sysctl_is_set_in_the_containers_network_namespace(bundle: Bundle) -> None:
+    bundle.spec["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    res = bundle.run(["cat", "/proc/sys/net/ipv4/ip_forward"])
+    assert res.stdout.strip() == "1", res.stderr
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        host_before = f.read()
+    assert bundle.run(["true"]).returncode == 0
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        assert f.read() == host_before

@@ -155,3 +155,23 @@ def test_failure_half_way_leaves_no_mounts_cgroups_or_processes(runtime: Runtime
     assert not [d for d in bundle.cgroup_dirs() if os.path.exists(d)]
     with open("/proc/self/mountinfo") as f:
         assert bundle.path not in f.read()
+
+
+def test_exec_into_a_user_namespaced_container(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.make_world_reachable()
+    bundle.spec["linux"]["namespaces"].append({"type": "user"})
+    bundle.spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 300000, "size": 65536}]
+    bundle.spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 300000, "size": 65536}]
+    pid = _create(runtime, bundle, ["sleep", "60"])
+    runtime.start(bundle.id)
+    stdio, read = pipe_stdio()
+    process = dict(bundle.spec["process"], args=["sh", "-c", "id -u; cat /proc/self/uid_map"],
+                   user={"uid": 0, "gid": 0})
+    epid = runtime.exec(bundle.id, process, stdio=stdio)
+    assert wait_exit(epid) == 0
+    assert [line.split() for line in read().splitlines()] == [["0"], ["0", "300000", "65536"]]
+    with open(f"/proc/{pid}/status") as f:  # seen from the host: the mapped uid
+        uid_line = next(line for line in f if line.startswith("Uid:"))
+    assert uid_line.split()[1] == "300000"
+    runtime.kill(bundle.id, signal.SIGKILL)
+    wait_exit(pid)
