@@ -141,6 +141,8 @@ class RegistryApp:
     def _check_writable(self) -> None:
         if self.proxy is not None:
             raise RegistryError("UNSUPPORTED", "a pull-through cache does not accept pushes")
+        if self.config.read_only:
+            raise RegistryError("UNSUPPORTED", "the registry is in read-only mode")
 
     # -- /v2/, /v1 ---------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The registry's configuration: one frozen object built at the entry point.
 
 The YAML file follows distribution's ``config.yml`` where the two overlap (``http.tls``,
-``storage.filesystem.rootdirectory``, ``storage.delete.enabled``, ``auth.htpasswd``,
+``storage.filesystem.rootdirectory``, ``storage.delete.enabled``,
+``storage.maintenance.readonly.enabled``, ``auth.htpasswd``,
 ``auth.token``, ``proxy.remoteurl``, ``notifications.endpoints``); Dockyard's own keys are
 ``auth.token.key`` (the PEM private key our token endpoint signs with), ``auth.token.htpasswd``
 (who may obtain tokens), ``auth.token.anonymous`` (actions granted without credentials),
@@ -61,6 +62,7 @@ class Config:
     tls_cert: str | None = None
     tls_key: str | None = None
     delete_enabled: bool = True
+    read_only: bool = False
     htpasswd: str | None = None
     htpasswd_realm: str = "dockyard-registry"
     token: TokenConfig | None = None
@@ -128,6 +130,8 @@ def load_config(path: str | None, *, root: str | None = None, listen: str | None
         tls_cert=tls.get("certificate"),
         tls_key=tls.get("key"),
         delete_enabled=bool(_section(storage, "delete").get("enabled", True)),
+        read_only=bool(_section(_section(storage, "maintenance"), "readonly")
+                       .get("enabled", False)),
         htpasswd=htpasswd.get("path"),
         htpasswd_realm=str(htpasswd.get("realm", "dockyard-registry")),
         token=token_config,

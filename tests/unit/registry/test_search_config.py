@@ -7,7 +7,7 @@ import pytest
 from dockyard.errors import InvalidArgument
 from dockyard.registry.config import load_config, parse_duration
 from dockyard.registry.storage import FilesystemDriver
-from tests.unit.registry.harness import RunningRegistry, make_image
+from tests.unit.registry.harness import RunningRegistry, base_config, make_image
 
 
 def test_search_answers_in_docker_hub_shape(registry: RunningRegistry) -> None:
@@ -42,7 +42,8 @@ def test_config_file_keys(tmp_path: pytest.TempPathFactory) -> None:
         f.write("""
 version: 0.1
 http: {addr: 127.0.0.1:5001, workers: 2, tls: {certificate: /c.pem, key: /k.pem}}
-storage: {filesystem: {rootdirectory: /srv/reg}, delete: {enabled: false}}
+storage: {filesystem: {rootdirectory: /srv/reg}, delete: {enabled: false},
+          maintenance: {readonly: {enabled: true}}}
 auth: {htpasswd: {realm: R, path: /h}}
 proxy: {remoteurl: https://example.invalid}
 notifications: {endpoints: [{name: a, url: "http://127.0.0.1:1/hook", timeout: 2s}]}
@@ -53,7 +54,7 @@ log: {accesslog: {disabled: false}}
     assert (config.root, config.listen, config.workers) == ("/srv/reg", "127.0.0.1:5001", 2)
     assert (config.tls_cert, config.delete_enabled, config.htpasswd) == ("/c.pem", False, "/h")
     assert config.proxy_url == "https://example.invalid" and config.gc_grace == 1800
-    assert config.notifications[0].timeout == 2 and config.access_log
+    assert config.notifications[0].timeout == 2 and config.access_log and config.read_only
     assert load_config(path, root="/other", listen="0.0.0.0:1").root == "/other"
     with pytest.raises(InvalidArgument):
         load_config(None)
@@ -78,3 +79,23 @@ def test_search_shows_the_image_description(registry: RunningRegistry) -> None:
     results = registry.request("GET", "/v1/search?q=tools").json()["results"]
     assert {r["name"]: r["description"] for r in results} == {
         "tools/annotated": "annotated", "tools/labelled": "tiny shell"}
+
+
+def test_read_only_mode_serves_but_refuses_changes(tmp_path: pytest.TempPathFactory) -> None:
+    root = f"{tmp_path}/root"
+    writable = RunningRegistry(base_config(root))
+    image = make_image()
+    digest = writable.push_image("r", "v1", image)
+    writable.stop()
+    frozen = RunningRegistry(base_config(root, read_only=True))
+    try:
+        assert frozen.request("GET", "/v2/r/manifests/v1").body == image.manifest
+        for method, path in [("POST", "/v2/r/blobs/uploads/"), ("PUT", "/v2/r/manifests/v2"),
+                             ("DELETE", f"/v2/r/manifests/{digest}"),
+                             ("DELETE", f"/v2/r/blobs/{next(iter(image.blobs))}")]:
+            r = frozen.request(method, path, image.manifest if method == "PUT" else None,
+                               {"Content-Type": image.media_type})
+            assert (r.status, r.code) == (405, "UNSUPPORTED"), path
+        assert frozen.request("GET", "/v2/r/tags/list").json()["tags"] == ["v1"]
+    finally:
+        frozen.stop()
