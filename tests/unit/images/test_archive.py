@@ -157,3 +157,31 @@ def test_import_of_garbage_fails_cleanly(dst: ImageStore) -> None:
     with pytest.raises(InvalidArgument):
         dst.import_tar(io.BytesIO(gzip.compress(b"this is not a tar" * 100)))
     assert dst.list() == [] and dst.layers.list() == []
+
+
+def test_load_follows_layer_symlinks_between_legacy_dirs(src: ImageStore, dst: ImageStore) -> None:
+    # dockerd writes a layer shared under two v1 ids once, the second as a symlink to it
+    layer = make_tar(entry("shared", F, b"same bytes"))
+    _, diff_id = src.apply_layer(None, io.BytesIO(layer))
+    one, two = config_for([diff_id], comment="one"), config_for([diff_id], comment="two")
+    manifest = json.dumps([
+        {"Config": digest(one)[7:] + ".json", "RepoTags": ["one:1"], "Layers": ["aaa/layer.tar"]},
+        {"Config": digest(two)[7:] + ".json", "RepoTags": ["two:1"], "Layers": ["bbb/layer.tar"]},
+    ]).encode()
+    out = make_tar(
+        entry("aaa/", D), entry("aaa/layer.tar", F, layer),
+        entry("bbb/", D), entry("bbb/layer.tar", SYM, link="../aaa/layer.tar"),
+        entry(digest(one)[7:] + ".json", F, one), entry(digest(two)[7:] + ".json", F, two),
+        entry("manifest.json", F, manifest),
+    )
+    assert dst.load(io.BytesIO(out)) == ["one:1", "two:1"]
+    assert dst.resolve("two:1").layers == (diff_id,)
+
+
+def test_load_refuses_a_symlink_out_of_the_archive(dst: ImageStore) -> None:
+    config = config_for([digest(b"x")])
+    manifest = json.dumps([{"Config": "c.json", "RepoTags": ["x:1"], "Layers": ["l/layer.tar"]}]).encode()
+    out = make_tar(entry("l/", D), entry("l/layer.tar", SYM, link="../../../../etc/passwd"),
+                   entry("c.json", F, config), entry("manifest.json", F, manifest))
+    with pytest.raises(InvalidArgument):
+        dst.load(io.BytesIO(out))
