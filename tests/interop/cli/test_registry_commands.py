@@ -126,3 +126,50 @@ def test_pull_on_a_terminal_rewrites_one_line_per_layer(engine: Engine, registry
     assert layer_lines[0].endswith("Pull complete"), pane
     assert any(line.startswith("Digest: sha256:") for line in lines)
     assert lines[-2] == f"{repo}:1"
+
+
+@pytest.fixture
+def our_registry() -> Iterator[str]:
+    import socket
+    import subprocess
+    import time
+
+    from tests.interop.cli.conftest import DOCKYARD, REPO
+    from tests.support.registries import free_port
+
+    root = tempfile.mkdtemp(prefix="dyreg-")
+    port = free_port()
+    log = open(os.path.join(root, "registry.log"), "wb")  # noqa: SIM115
+    proc = subprocess.Popen([*DOCKYARD, "registry", "serve", "--listen", f"127.0.0.1:{port}",
+                             "--root", os.path.join(root, "data")], stdout=log, stderr=log,
+                            env={**os.environ, "PYTHONPATH": os.path.join(REPO, "src")})
+    log.close()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.skip("our registry did not start")
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_search_lists_what_our_registry_holds(engine: Engine, our_registry: str) -> None:
+    repo = f"{our_registry}/cli/{uniq('findme')}"
+    engine.ok("tag", "busybox", f"{repo}:1")
+    assert engine.dy("push", f"{repo}:1").returncode == 0
+    engine.ok("rmi", f"{repo}:1")
+    out = engine.ok("search", f"{our_registry}/findme")
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert any(repo.split("/", 1)[1] in line for line in lines[1:]), out
+    names = engine.ok("search", "--format", "{{.Name}}", f"{our_registry}/findme").split()
+    assert any(n.endswith(repo.rsplit("/", 1)[1]) for n in names), names
