@@ -322,3 +322,22 @@ def test_run_it_exit_status_in_a_real_terminal(engine: Engine) -> None:
         _wait_for_pane(session, "EXIT=7")
     finally:
         _tmux("kill-session", "-t", session)
+
+
+def test_the_seed_command_in_a_real_terminal(engine: Engine) -> None:
+    """`run -i -t --rm busybox echo Hello World!` — the project's verification step."""
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    session = uniq("seed")
+    name = uniq("seed")
+    env = f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')}"
+    command = (f"{env} {' '.join(DOCKYARD)} run -i -t --rm --name {name} busybox echo "
+               f"'Hello World!'; echo EXIT=$?; sleep 60")
+    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
+    try:
+        pane = _wait_for_pane(session, "EXIT=")
+    finally:
+        _tmux("kill-session", "-t", session)
+    assert pane.splitlines()[0] == "Hello World!"
+    assert "EXIT=0" in pane
+    assert name not in engine.ok("ps", "-a", "--format", "{{.Names}}").split()
