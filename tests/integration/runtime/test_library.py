@@ -175,3 +175,23 @@ def test_exec_into_a_user_namespaced_container(runtime: Runtime, bundle: Bundle)
     assert uid_line.split()[1] == "300000"
     runtime.kill(bundle.id, signal.SIGKILL)
     wait_exit(pid)
+
+
+def test_update_changes_limits_of_a_running_container(runtime: Runtime, bundle: Bundle) -> None:
+    import json
+    import subprocess
+
+    from tests.integration.runtime.conftest import CLI
+
+    pid = _create(runtime, bundle, ["sleep", "60"])
+    runtime.start(bundle.id)
+    assert runtime.stats(bundle.id).pids.limit is None
+    runtime.update(bundle.id, {"pids": {"limit": 42}})
+    assert runtime.stats(bundle.id).pids.limit == 42
+    # the CLI form containerd uses: JSON resources on stdin
+    subprocess.run([*CLI, "--root", runtime.root, "update", "--resources", "-", bundle.id],
+                   input=json.dumps({"pids": {"limit": 7}}), text=True, check=True)
+    stats = runtime.stats(bundle.id)
+    assert stats.pids.limit == 7 and stats.pids.current >= 1
+    runtime.kill(bundle.id, signal.SIGKILL)
+    wait_exit(pid)
