@@ -310,22 +310,54 @@ class FakeRegistry:
 
 
 @asynccontextmanager
-async def serve(registry: FakeRegistry) -> AsyncIterator[FakeRegistry]:
+async def serve(registry: FakeRegistry, ssl_context: Any = None) -> AsyncIterator[FakeRegistry]:
     runner = web.AppRunner(registry.app(), access_log=None)
     await runner.setup()
     # a registry served again keeps its port (references name host:port)
-    site = web.TCPSite(runner, "127.0.0.1", registry.port, reuse_address=True)
+    site = web.TCPSite(runner, "127.0.0.1", registry.port, reuse_address=True, ssl_context=ssl_context)
     await site.start()
     server = site._server
     assert server is not None
     port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     registry.port = port
-    registry.url = f"http://127.0.0.1:{port}"
+    registry.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
     registry.host = f"127.0.0.1:{port}"
     try:
         yield registry
     finally:
         await runner.cleanup()
+
+
+def self_signed_context(directory: str) -> Any:
+    """A TLS server context with a throwaway self-signed certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-registry")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = f"{directory}/cert.pem", f"{directory}/key.pem"
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_path, key_path)
+    return ctx
 
 
 def manifest_json(image: TestImage) -> dict[str, Any]:

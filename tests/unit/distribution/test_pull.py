@@ -464,3 +464,42 @@ def test_many_layers_one_download_at_a_time(store: Any) -> None:
     image = store.get(img.image_id)
     for i in range(6):
         assert os.path.exists(os.path.join(store.layer(image.chain_ids[i]).path, f"f{i}"))
+
+
+def test_insecure_registry_with_a_self_signed_certificate(store: Any, tmp_path: Any) -> None:
+    from tests.unit.distribution.fake_registry import self_signed_context
+
+    reg = FakeRegistry()
+    img = small_image()
+    reg.add_image("app", "latest", img)
+    ctx = self_signed_context(str(tmp_path))
+
+    async def go() -> Any:
+        async with serve(reg, ssl_context=ctx):
+            return await pull(store, f"{reg.host}/app", settings=FAST)
+
+    # 127.0.0.0/8 is insecure by default: HTTPS without verification is tried first and works
+    assert run(go()).image_id == img.image_id
+    assert any(p.startswith("/v2/app/manifests") for _, p, _ in reg.log)
+
+
+def test_allowed_foreign_layer_comes_from_its_urls(store: Any) -> None:
+    img = small_image()
+    manifest = json.loads(img.manifest.data)
+    reg = FakeRegistry()
+    for blob in img.blobs():
+        reg.add_blob("app", blob)
+    # the foreign layer is only at its URL (storage), not in the repository
+    foreign = img.layers[0]
+    reg.repo_blobs["app"].discard(foreign.digest)
+
+    async def go() -> Any:
+        async with serve(reg):
+            manifest["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+            manifest["layers"][0]["urls"] = [f"{reg.url}/storage/{foreign.digest}"]
+            reg.add_manifest("app", "latest", r.DOCKER_MANIFEST, json.dumps(manifest).encode())
+            allowed = RegistrySettings(allow_nondistributable=True, read_timeout=5)
+            return await pull(store, f"{reg.host}/app", settings=allowed)
+
+    assert run(go()).image_id == img.image_id
+    assert any(p == f"/storage/{foreign.digest}" for _, p, _ in reg.log)
