@@ -37,6 +37,12 @@ from dockyard.oci.digest import Digest
 from dockyard.registry.apierrors import RegistryError
 from dockyard.registry.auth import Access, Authorizer, HtpasswdAuth, NoAuth, TokenAuth
 from dockyard.registry.config import Config
+from dockyard.registry.content import (
+    MAX_MANIFEST_SIZE,
+    parse_digest,
+    validate_name,
+    validate_tag,
+)
 from dockyard.registry.notify import Notifier
 from dockyard.registry.proxy import Proxy
 from dockyard.registry.responses import (
@@ -49,13 +55,7 @@ from dockyard.registry.responses import (
     stream_from_driver,
 )
 from dockyard.registry.storage import FilesystemDriver, StorageDriver
-from dockyard.registry.store import (
-    MAX_MANIFEST_SIZE,
-    Store,
-    parse_digest,
-    validate_name,
-    validate_tag,
-)
+from dockyard.registry.store import Store
 from dockyard.registry.uploads import (
     PIECE,
     UploadReceiver,

@@ -29,7 +29,8 @@ import time
 
 from dockyard.errors import NotFound
 from dockyard.oci.digest import Digest
-from dockyard.registry.store import GcReport, Store, manifest_children, manifest_subject
+from dockyard.registry.content import manifest_children, manifest_subject
+from dockyard.registry.store import GcReport, Store
 
 __all__ = ["GcReport", "collect_garbage"]
 

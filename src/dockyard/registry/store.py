@@ -33,45 +33,22 @@ from dockyard.errors import NotFound
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Digest, Digester
 from dockyard.registry.apierrors import RegistryError
+from dockyard.registry.content import (
+    MAX_MANIFEST_SIZE,
+    media_type_of,
+    parse_digest,
+    parse_manifest,
+    references,
+    subject_of,
+    validate_tag,
+)
 from dockyard.registry.storage import StorageDriver
 
-__all__ = [
-    "MAX_MANIFEST_SIZE",
-    "Manifest",
-    "Store",
-    "Upload",
-    "manifest_children",
-    "manifest_subject",
-    "validate_name",
-    "validate_tag",
-]
+__all__ = ["GcReport", "Manifest", "Store", "Upload"]
 
-MAX_MANIFEST_SIZE = 4 * 1024 * 1024
-NAME_MAX = 255
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
-_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HASH_CHUNK = 1 << 20
 _DESCRIPTION = "org.opencontainers.image.description"
-
-
-def validate_name(name: str) -> str:
-    if len(name) > NAME_MAX or not _NAME_RE.match(name):
-        raise RegistryError("NAME_INVALID", detail={"name": name[:NAME_MAX + 1]})
-    return name
-
-
-def validate_tag(tag: str) -> str:
-    if not _TAG_RE.match(tag):
-        raise RegistryError("TAG_INVALID", detail={"tag": tag[:200]})
-    return tag
-
-
-def parse_digest(text: str, code: str = "DIGEST_INVALID") -> Digest:
-    if not Digest.is_valid(text):
-        raise RegistryError(code, detail={"digest": text[:200]})
-    return Digest.parse(text)
 
 
 @dataclass(frozen=True)
@@ -126,16 +103,6 @@ def _referrer_dir(name: str, subject: Digest) -> str:
     return f"{_repo(name)}/_referrers/{subject.algorithm}/{subject.hex}"
 
 
-def media_type_of(data: dict[str, Any], content_type: str | None) -> str:
-    """The manifest's media type: its own field, else the request's, else by shape."""
-    declared = data.get("mediaType")
-    if isinstance(declared, str) and declared:
-        return declared
-    if content_type in mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES:
-        return content_type
-    return mediatypes.OCI_INDEX if "manifests" in data else mediatypes.OCI_MANIFEST
-
-
 class Store:
     """Repositories, blobs, manifests and uploads; every method is synchronous and short."""
 
@@ -180,16 +147,6 @@ class Store:
             return False
         self.link_blob(name, d)
         return True
-
-    def put_blob(self, name: str, data: bytes, d: Digest | None = None) -> Digest:
-        """Store small content (manifests, proxied configs) directly."""
-        actual = Digest.of(data, d.algorithm if d else "sha256")
-        if d is not None and actual != d:
-            raise RegistryError("DIGEST_INVALID", detail={"digest": str(d)})
-        if self.blob_size(actual) is None:
-            self.driver.write(_blob_path(actual), data)
-        self.link_blob(name, actual)
-        return actual
 
     # -- uploads -----------------------------------------------------------------------
 
@@ -286,9 +243,9 @@ class Store:
         if len(data) > MAX_MANIFEST_SIZE:
             raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413,
                                 detail={"size": len(data), "limit": MAX_MANIFEST_SIZE})
-        parsed = _parse_manifest(data, content_type)
+        parsed = parse_manifest(data, content_type)
         if check_references:
-            self._check_references(name, parsed)
+            self._checkreferences(name, parsed)
         algorithm = expected.algorithm if expected else "sha256"
         d = Digest(algorithm, hashlib.new(algorithm, data).hexdigest())
         if expected is not None and d != expected:
@@ -297,7 +254,7 @@ class Store:
             self.driver.write(_blob_path(d), data)
         else:
             self.driver.touch(_blob_path(d))
-        subject = _subject_of(parsed)
+        subject = subject_of(parsed)
         if subject is not None:
             self.driver.write(f"{_referrer_dir(name, subject)}/{d.algorithm}/{d.hex}/link",
                               str(d).encode())
@@ -306,8 +263,8 @@ class Store:
             self.driver.write(f"{_tag_dir(name, reference)}/current/link", str(d).encode())
         return d, subject
 
-    def _check_references(self, name: str, parsed: dict[str, Any]) -> None:
-        for desc in _references(parsed):
+    def _checkreferences(self, name: str, parsed: dict[str, Any]) -> None:
+        for desc in references(parsed):
             d = parse_digest(str(desc.get("digest", "")), "MANIFEST_INVALID")
             if desc["_kind"] == "manifest":
                 if self.driver.stat(_revision_link(name, d)) is None:
@@ -338,7 +295,7 @@ class Store:
             if self._tag_target(name, tag) == d:
                 self.driver.delete(_tag_dir(name, tag))
         try:
-            subject = _subject_of(json.loads(self.driver.read(_blob_path(d))))
+            subject = subject_of(json.loads(self.driver.read(_blob_path(d))))
         except (NotFound, ValueError, RegistryError):
             subject = None
         if subject is not None:
@@ -449,81 +406,3 @@ class Store:
         self.driver.delete(f"/blobs/{d.algorithm}/{d.hex[:2]}/{d.hex}")
 
 
-def _parse_manifest(data: bytes, content_type: str | None) -> dict[str, Any]:
-    try:
-        parsed = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RegistryError("MANIFEST_INVALID", detail={"reason": f"invalid json: {exc}"}) from exc
-    if not isinstance(parsed, dict):
-        raise RegistryError("MANIFEST_INVALID", detail={"reason": "not a json object"})
-    if parsed.get("schemaVersion") != 2:
-        raise RegistryError("MANIFEST_INVALID", detail={"reason": "schemaVersion must be 2"})
-    declared = parsed.get("mediaType")
-    known = mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES
-    if declared is not None and content_type in known and declared != content_type:
-        raise RegistryError("MANIFEST_INVALID",
-                            detail={"reason": "mediaType does not match Content-Type"})
-    kind = media_type_of(parsed, content_type)
-    if kind in mediatypes.INDEX_TYPES:
-        if not isinstance(parsed.get("manifests"), list):
-            raise RegistryError("MANIFEST_INVALID", detail={"reason": "manifests must be a list"})
-    elif kind in mediatypes.MANIFEST_TYPES:
-        if not isinstance(parsed.get("config"), dict) or not isinstance(parsed.get("layers"), list):
-            raise RegistryError("MANIFEST_INVALID", detail={"reason": "config and layers required"})
-    else:
-        raise RegistryError("MANIFEST_INVALID", detail={"reason": f"unsupported mediaType {kind}"})
-    for desc in _references(parsed):
-        if not isinstance(desc.get("size"), int) or desc["size"] < 0:
-            raise RegistryError("MANIFEST_INVALID", detail={"reason": "descriptor size invalid"})
-    subject = parsed.get("subject")
-    if subject is not None and (not isinstance(subject, dict)
-                                or not Digest.is_valid(str(subject.get("digest")))):
-        raise RegistryError("MANIFEST_INVALID", detail={"reason": "subject invalid"})
-    return parsed
-
-
-def _references(parsed: dict[str, Any]) -> list[dict[str, Any]]:
-    """Descriptors the manifest depends on, each tagged with ``_kind`` blob or manifest."""
-    out: list[dict[str, Any]] = []
-    for key, kind in (("manifests", "manifest"), ("layers", "blob"), ("blobs", "blob")):
-        for desc in parsed.get(key) or []:
-            if not isinstance(desc, dict):
-                raise RegistryError("MANIFEST_INVALID", detail={"reason": f"bad {key} entry"})
-            out.append({**desc, "_kind": kind})
-    config = parsed.get("config")
-    if isinstance(config, dict):
-        out.append({**config, "_kind": "blob"})
-    return out
-
-
-def manifest_subject(data: bytes) -> Digest | None:
-    try:
-        return _subject_of(json.loads(data))
-    except ValueError:
-        return None
-
-
-def _subject_of(parsed: Any) -> Digest | None:
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("subject"), dict):
-        return None
-    text = str(parsed["subject"].get("digest"))
-    return Digest.parse(text) if Digest.is_valid(text) else None
-
-
-def manifest_children(data: bytes) -> list[Digest]:
-    """Digests a stored manifest references (config, layers, child manifests)."""
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        return []
-    if not isinstance(parsed, dict):
-        return []
-    out = []
-    for key in ("manifests", "layers", "blobs"):
-        for desc in parsed.get(key) or []:
-            if isinstance(desc, dict) and Digest.is_valid(str(desc.get("digest"))):
-                out.append(Digest.parse(desc["digest"]))
-    config = parsed.get("config")
-    if isinstance(config, dict) and Digest.is_valid(str(config.get("digest"))):
-        out.append(Digest.parse(config["digest"]))
-    return out
