@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.errors import Conflict
 from dockyard.linux import proc
 from dockyard.runtime import state as st
-from dockyard.runtime.bundle import load_bundle
+from dockyard.runtime.bundle import Bundle, load_bundle
 from dockyard.runtime.cgroup import cgroup_path, open_cg
 from dockyard.runtime.child import InitPlan, stage1_create
 from dockyard.runtime.spawn import Spawn
@@ -86,32 +86,7 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
             cg.create()
             cg.set((spec.get("linux") or {}).get("resources") or {})
             cg.apply(spawn.s1)
-        linux = spec.get("linux") or {}
-
-        def on_userns(_msg: dict[str, Any], _fd: int | None) -> None:
-            _write_id_maps(spawn.s1, linux)
-            spawn.reply("mapped")
-
-        def on_hooks(_msg: dict[str, Any], _fd: int | None) -> None:
-            from dockyard.runtime.hooks import run_hooks
-
-            oci = {"ociVersion": spec["ociVersion"], "id": container_id, "status": "creating",
-                   "pid": spawn.pid, "bundle": bundle.path,
-                   "annotations": spec.get("annotations") or {}}
-            run_hooks(spec, "prestart", oci)
-            run_hooks(spec, "createRuntime", oci)
-            spawn.reply("hooks-done")
-
-        def on_console(_msg: dict[str, Any], fd: int | None) -> None:
-            if fd is None:
-                return
-            if console is None:
-                os.close(fd)
-            else:
-                console(fd)
-
-        pid = spawn.run({"userns": on_userns, "hooks": on_hooks, "console": on_console,
-                         "warning": lambda m, _fd: rt.warn(m["msg"])})
+        pid = _handshake(rt, spawn, container_id, bundle, console)
         start_time = proc.start_time(pid)
         if start_time is None:
             raise Conflict(f"container {container_id} init exited during create")
@@ -134,6 +109,36 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
             _destroy_cgroup(cg)
         shutil.rmtree(sdir, ignore_errors=True)
         raise
+
+
+def _handshake(rt: Runtime, spawn: Spawn, container_id: str, bundle: Bundle,
+               console: Callable[[int], None] | None) -> int:
+    """The parent's answers in the sync protocol (runtime.sync); returns the init pid."""
+    spec = bundle.spec
+
+    def on_userns(_msg: dict[str, Any], _fd: int | None) -> None:
+        _write_id_maps(spawn.s1, spec.get("linux") or {})
+        spawn.reply("mapped")
+
+    def on_hooks(_msg: dict[str, Any], _fd: int | None) -> None:
+        from dockyard.runtime.hooks import run_hooks
+
+        oci = {"ociVersion": spec["ociVersion"], "id": container_id, "status": "creating",
+               "pid": spawn.pid, "bundle": bundle.path,
+               "annotations": spec.get("annotations") or {}}
+        run_hooks(spec, "prestart", oci)
+        run_hooks(spec, "createRuntime", oci)
+        spawn.reply("hooks-done")
+
+    def on_console(_msg: dict[str, Any], fd: int | None) -> None:
+        if fd is not None:
+            if console is None:
+                os.close(fd)
+            else:
+                console(fd)
+
+    return spawn.run({"userns": on_userns, "hooks": on_hooks, "console": on_console,
+                      "warning": lambda m, _fd: rt.warn(m["msg"])})
 
 
 def _wait_gone(pid: int, timeout: float = 5.0) -> None:
