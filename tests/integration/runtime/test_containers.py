@@ -231,3 +231,19 @@ def test_sysctl_is_set_in_the_containers_network_namespace(bundle: Bundle) -> No
     assert bundle.run(["true"]).returncode == 0
     with open("/proc/sys/net/ipv4/ip_forward") as f:
         assert f.read() == host_before
+
+
+def test_container_side_hooks(bundle: Bundle, tmp_path: Any) -> None:
+    """createContainer runs before pivot_root (host paths resolve), startContainer after it,
+    inside the container (its own /bin/sh), before the user process."""
+    import json
+
+    out = tmp_path / "create.json"
+    bundle.spec["hooks"] = {
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {out}"]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /tmp/started"]}],
+    }
+    res = bundle.run(["sh", "-c", "cat /tmp/started"])
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["status"] == "running"
+    assert json.loads(out.read_text())["status"] == "creating"
