@@ -142,3 +142,22 @@ def test_skopeo_through_tls_and_token_auth(tmp_path: pytest.TempPathFactory, bus
         assert inspected["Digest"] == busybox_image.digest
     finally:
         stop_registry(served)
+
+
+def test_dockerd_pulls_through_the_cache(served_registry: Served, tmp_path: pytest.TempPathFactory,
+                                         private_dockerd: Callable[[], PrivateDockerd]) -> None:
+    docker = private_dockerd()
+    docker.run("tag", "busybox:latest", f"{served_registry.host}/up/busybox:1")
+    docker.run("push", f"{served_registry.host}/up/busybox:1")
+    with open(f"{tmp_path}/cache.yml", "w") as f:
+        f.write(f"proxy: {{remoteurl: {served_registry.url}}}\n")
+    cache = start_registry(f"{tmp_path}/cache", "--config", f"{tmp_path}/cache.yml")
+    try:
+        ref = f"{cache.host}/up/busybox:1"
+        assert "Downloaded newer image" in docker.run("pull", ref).stdout
+        docker.run("rmi", ref)
+        stop_registry(served_registry)  # the upstream is gone: the cache still serves
+        assert "Downloaded newer image" in docker.run("pull", ref).stdout
+        docker.run("rmi", ref, f"{served_registry.host}/up/busybox:1")
+    finally:
+        stop_registry(cache)
