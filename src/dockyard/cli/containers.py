@@ -362,23 +362,42 @@ def stats(ctx: Context, args: list[str]) -> int:
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
     ns = p.parse(args)
     names = ns.containers or [c["Id"] for c in ctx.client.containers(all=ns.all)]
-    while True:
-        rows = []
-        for name in names:
-            try:
-                s = ctx.client.get(f"/containers/{quote(name)}/stats", stream=False)
-            except DockyardError as exc:
-                if ns.containers:
-                    raise
-                ctx.err(f"{exc.message}\n")
-                continue
-            rows.append(stats_row(name, s))
-        if not ns.no_stream:
-            ctx.out("\x1b[2J\x1b[H")
-        render_list(ctx, rows, ns.format, STATS_DEFAULT, STATS_HEADERS)
-        if ns.no_stream:
-            return 0
+    latest: dict[str, dict[str, str]] = {}
+    errors_seen: list[DockyardError] = []
+
+    def follow(name: str) -> None:
+        # one connection per container, like docker: the daemon samples and sends each second
+        client = ctx.client.clone()
+        try:
+            stream = client.stream("GET", f"/containers/{quote(name)}/stats",
+                                   {"stream": not ns.no_stream})
+            for sample in stream:
+                latest[name] = stats_row(name, sample)
+                if ns.no_stream:
+                    break
+        except DockyardError as exc:
+            errors_seen.append(exc)
+        finally:
+            client.close()
+
+    import threading
+    threads = [threading.Thread(target=follow, args=(n,), daemon=True) for n in names]
+    for t in threads:
+        t.start()
+    if ns.no_stream:
+        for t in threads:
+            t.join()
+        if errors_seen and ns.containers:
+            raise errors_seen[0]
+        render_list(ctx, [latest[n] for n in names if n in latest], ns.format, STATS_DEFAULT,
+                    STATS_HEADERS)
+        return 0
+    while any(t.is_alive() for t in threads) or not threads:
         time.sleep(1)
+        ctx.out("\x1b[2J\x1b[H")  # clear and home, as docker redraws
+        render_list(ctx, [latest[n] for n in names if n in latest], ns.format, STATS_DEFAULT,
+                    STATS_HEADERS)
+    return 0
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -421,46 +440,64 @@ def cp(ctx: Context, args: list[str]) -> int:
         raise UsageError("must specify at least one container source" if src_c is None else
                          "copying between containers is not supported", "cp")
     if src_c is not None:
-        return _copy_from(ctx, src_c, src, dst)
+        return _copy_from(ctx, src_c, src, dst, archive=ns.archive, follow=ns.follow_link)
     assert dst_c is not None
-    return _copy_to(ctx, src, dst_c, dst)
+    return _copy_to(ctx, src, dst_c, dst, archive=ns.archive, follow=ns.follow_link)
 
 
-def _copy_from(ctx: Context, container: str, src: str, dest: str) -> int:
-    import io
+def _copy_from(ctx: Context, container: str, src: str, dest: str, *, archive: bool,
+               follow: bool) -> int:
+    """Container -> host. The tar comes from the container, so it is untrusted: entries that
+    would land outside ``dest`` (``..``, absolute paths, links pointing out) are refused by
+    tarfile's "data" filter; ``-a`` keeps owners ("tar" filter: still no escapes)."""
     import tarfile
 
+    if follow:
+        st = _path_stat(ctx, container, src)
+        if st and st.get("linkTarget"):
+            src = st["linkTarget"]
     resp = ctx.client.request("GET", f"/containers/{quote(container)}/archive", {"path": src})
     if dest == "-":
         while chunk := resp.read1(65536):
             ctx.out_bytes(chunk)
         return 0
-    data = io.BytesIO(resp.read())
-    with tarfile.open(fileobj=data, mode="r|*") as tar:
-        members = []
-        root = None
-        rename_to = None
-        if os.path.isdir(dest):
-            target_dir = dest
-        else:
-            if src.endswith("/") or src.endswith("/."):
-                pass
-            target_dir = os.path.dirname(os.path.abspath(dest))
-            rename_to = os.path.basename(dest)
-            if not os.path.isdir(target_dir):
-                raise StatusError(1, f"Error: destination directory {target_dir} does not exist")
+    rename_to = None
+    target_dir = dest
+    if not os.path.isdir(dest):
+        target_dir = os.path.dirname(os.path.abspath(dest))
+        rename_to = os.path.basename(dest.rstrip("/"))
+        if not os.path.isdir(target_dir):
+            raise StatusError(1, f"Error: destination directory {target_dir} does not exist")
+    with tarfile.open(fileobj=resp, mode="r|*") as tar:  # type: ignore[call-overload]
         for member in tar:
-            if root is None:
-                root = member.name.split("/", 1)[0]
-            if rename_to is not None:
+            if rename_to is not None:  # the copied root takes the destination's name
                 rest = member.name.split("/", 1)[1] if "/" in member.name else ""
                 member.name = rename_to + ("/" + rest if rest else "")
-            members.append(member)
-            tar.extract(member, target_dir, filter="tar" if os.geteuid() != 0 else "fully_trusted")
+            try:
+                tar.extract(member, target_dir, filter=_cp_filter(archive))
+            except tarfile.FilterError as exc:
+                raise StatusError(1, f"Error: refusing {member.name!r}: {exc}") from None
     return 0
 
 
-def _copy_to(ctx: Context, src: str, container: str, dest: str) -> int:
+def _cp_filter(archive: bool) -> Any:
+    """tarfile's "data" rules (no entry outside the destination, no hard link to a file
+    outside, no device nodes, no setuid bits, our own uid) except that symlinks are kept
+    whatever they point at, as docker does: a symlink is harmless to create, and writing
+    *through* one is still refused because every name is resolved with realpath first.
+    ``-a`` keeps the source's owners."""
+    import tarfile
+
+    def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        if member.issym():
+            return tarfile.tar_filter(member, dest)
+        filtered = tarfile.data_filter(member, dest)
+        return tarfile.tar_filter(member, dest) if archive and filtered else filtered
+    return check
+
+
+def _copy_to(ctx: Context, src: str, container: str, dest: str, *, archive: bool,
+             follow: bool) -> int:
     import io
     import tarfile
 
@@ -471,18 +508,18 @@ def _copy_to(ctx: Context, src: str, container: str, dest: str) -> int:
         target = dest
     else:
         if not os.path.lexists(src):
-            raise StatusError(1, f'Error: lstat {os.path.abspath(src)}: no such file or directory')
+            raise StatusError(1, f"Error: lstat {os.path.abspath(src)}: no such file or directory")
         if st is not None and (st.get("mode", 0) & 0x80000000 or not st):
             # an existing directory: copy inside it under the source's own name
             target, arcname = dest, os.path.basename(os.path.normpath(src))
         else:
             target = os.path.dirname(dest.rstrip("/")) or "/"
             arcname = os.path.basename(dest.rstrip("/"))
-        with tarfile.open(fileobj=buf, mode="w") as tar:
+        with tarfile.open(fileobj=buf, mode="w", dereference=follow) as tar:
             tar.add(src, arcname=arcname)
-    buf.seek(0)
-    ctx.client.call("PUT", f"/containers/{quote(container)}/archive", {"path": target},
-                    buf.getvalue(), {"Content-Type": "application/x-tar"})
+    ctx.client.call("PUT", f"/containers/{quote(container)}/archive",
+                    {"path": target, "copyUIDGID": archive or None}, buf.getvalue(),
+                    {"Content-Type": "application/x-tar"})
     return 0
 
 

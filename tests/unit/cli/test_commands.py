@@ -384,3 +384,48 @@ def test_create_attaches_like_docker_so_start_a_i_keeps_output(fake_daemon: Fake
     assert query == {"name": "x"}
     assert (sent["AttachStdin"], sent["AttachStdout"], sent["AttachStderr"], sent["OpenStdin"],
             sent["StdinOnce"]) == (True, True, True, True, True)
+
+
+def _tar(*entries: tuple[str, str, str]) -> bytes:
+    """(kind, name, data-or-target) -> tar bytes; kind is file, sym or link."""
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for kind, name, value in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(value)
+                tar.addfile(info, io.BytesIO(value.encode()))
+            else:
+                info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+                info.linkname = value
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("entries", [
+    [("file", "d/../../escape", "x")],
+    [("sym", "d", "/tmp"), ("file", "d/escape", "x")],
+    [("file", "d", ""), ("link", "d/hard", "/etc/passwd")],
+])
+def test_cp_from_a_container_refuses_entries_that_leave_the_destination(
+        fake_daemon: FakeDaemon, tmp_path: os.PathLike[str], entries: list) -> None:
+    fake_daemon.route("GET", "/containers/c/archive")(lambda r: (200, _tar(*entries)))
+    dest = os.path.join(tmp_path, "dest")
+    os.mkdir(dest)
+    code, _, err = cli(fake_daemon, "cp", "c:/d", dest)
+    assert code == 1 and "refusing" in err
+    assert not os.path.exists(os.path.join(tmp_path, "escape"))
+    assert not os.path.exists("/tmp/escape")
+
+
+def test_cp_keeps_absolute_symlinks_as_docker_does(fake_daemon: FakeDaemon,
+                                                   tmp_path: os.PathLike[str]) -> None:
+    fake_daemon.route("GET", "/containers/c/archive")(lambda r: (200, _tar(
+        ("file", "etc/hostname", "box\n"), ("sym", "etc/localtime", "/usr/share/zoneinfo/UTC"))))
+    code, _, err = cli(fake_daemon, "cp", "c:/etc", str(tmp_path))
+    assert code == 0, err
+    assert os.readlink(os.path.join(tmp_path, "etc", "localtime")) == "/usr/share/zoneinfo/UTC"
+    with open(os.path.join(tmp_path, "etc", "hostname")) as f:
+        assert f.read() == "box\n"
+    assert fake_daemon.requests[-1][2] == {"path": "/etc"}
