@@ -52,9 +52,14 @@ def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[-1]
 
 
-def _stop(proc: subprocess.Popen[str]) -> int:
+def _stop(proc: subprocess.Popen[str]) -> int | None:
     proc.send_signal(signal.SIGTERM)
-    code = proc.wait(20)
+    try:
+        code: int | None = proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # never leave a server behind; None fails the caller's assertion
+        proc.wait()
+        code = None
     if proc.stdout:
         proc.stdout.close()
     return code
@@ -119,21 +124,23 @@ def test_killed_server_leaves_no_partial_blob_and_the_upload_resumes(
     data = os.urandom(3 << 20)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     proc, url = _serve("--listen", "127.0.0.1:0", "--root", root)
-    port = int(url.rsplit(":", 1)[1])
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("POST", "/v2/r/blobs/uploads/")
-    started = conn.getresponse()
-    started.read()
-    location = started.headers["Location"]
-    conn.request("PATCH", location, body=data[: 2 << 20])
-    patched = conn.getresponse()
-    patched.read()
-    assert patched.status == 202
-    conn.close()
-    proc.kill()  # SIGKILL: no cleanup of any kind
-    proc.wait()
-    if proc.stdout:
-        proc.stdout.close()
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/v2/r/blobs/uploads/")
+        started = conn.getresponse()
+        started.read()
+        location = started.headers["Location"]
+        conn.request("PATCH", location, body=data[: 2 << 20])
+        patched = conn.getresponse()
+        patched.read()
+        assert patched.status == 202
+        conn.close()
+    finally:
+        proc.kill()  # SIGKILL: no cleanup of any kind
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
     assert [f for _, _, files in os.walk(f"{root}/blobs") for f in files] == []
     proc, url = _serve("--listen", "127.0.0.1:0", "--root", root)
     try:
