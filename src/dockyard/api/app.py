@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+API_VERSION = web.RequestKey("api_version", str)  # the request's effective API version
 
 
 class Routes:
@@ -46,7 +48,7 @@ class Routes:
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        request["api_version"] = versioning.check(request.match_info.get("api_version"))
+        request[API_VERSION] = versioning.check(request.match_info.get("api_version"))
         resp = await handler(request)
     except web.HTTPException as exc:
         if exc.status in (404, 405):
@@ -126,8 +128,12 @@ def build_app(engine: Any) -> web.Application:
     from dockyard.api.routes import MODULES
 
     app = web.Application(middlewares=[api_middleware], client_max_size=1 << 40, handler_args={"max_field_size": 1 << 16})
-    app["engine"] = engine
-    app["hijacked"] = set()
+    with warnings.catch_warnings():
+        # plain string keys on purpose: route modules of other areas read app["engine"] and
+        # install app["image_pull"]; aiohttp only recommends AppKey
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        app["engine"] = engine
+        app["hijacked"] = set()
     routes = Routes(app)
     for module in MODULES:
         module.register(routes)

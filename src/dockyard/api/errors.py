@@ -21,7 +21,8 @@ def http_status(exc: BaseException) -> int:
 def error_response(status: int, message: str) -> web.Response:
     if status == 304:
         return web.Response(status=304)
-    return web.json_response({"message": message}, status=status)
+    return web.Response(body=json.dumps({"message": message}).encode() + b"\n", status=status,
+                        headers={"Content-Type": "application/json"})
 
 
 __all__ = ["error_response", "http_status"]

@@ -185,7 +185,8 @@ def parse_args(argv: list[str]) -> DaemonConfig:
 def reload(cfg: DaemonConfig) -> DaemonConfig:
     """SIGHUP: re-read the file and take what can change while running."""
     data = load_file(cfg.config_file, required=False)
-    fresh = _apply_file(cfg, {k: v for k, v in data.items() if k in RELOADABLE}, [])
+    base = replace(cfg, default_runtime=BUILTIN_RUNTIME, log_opts=DaemonConfig().log_opts)  # keys removed
+    fresh = _apply_file(base, {k: v for k, v in data.items() if k in RELOADABLE}, [])
     if fresh.default_runtime not in fresh.runtimes:
         raise InvalidArgument(f"default runtime {fresh.default_runtime} is not a configured runtime")
     return fresh

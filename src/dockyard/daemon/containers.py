@@ -269,7 +269,16 @@ class ContainerService(ContainerExtras):
             if self.network is not None:  # network engineer's hook: undo sandbox_for
                 with contextlib.suppress(Exception):
                     await self.network.release(c)
+            for fut in self.exit_waiters.pop(c.id, []):
+                if not fut.done():
+                    fut.set_result(c)
+            if c.host_config.get("AutoRemove"):
+                self._spawn_task(self._remove_quietly(c.id))
             raise
+
+    async def _remove_quietly(self, cid: str) -> None:
+        with contextlib.suppress(DockyardError):
+            await self.remove(cid, force=True, volumes=True)
 
     async def _start_inner(self, c: Container) -> None:
         exec_dir = self.records.exec_dir(c.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,21 @@ from dockyard.errors import Conflict, Unavailable
 from dockyard.shim import protocol
 
 EventHandler = Callable[[dict[str, Any]], None]
+
+
+MAX_SUN_PATH = 100
+
+
+async def _open_unix(path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to a unix socket whose path may exceed sun_path (108 bytes): long paths go
+    through ``/proc/self/fd/<dir fd>/<name>``."""
+    if len(path.encode()) <= MAX_SUN_PATH:
+        return await asyncio.open_unix_connection(path, limit=1 << 22)
+    dfd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return await asyncio.open_unix_connection(f"/proc/self/fd/{dfd}/{os.path.basename(path)}", limit=1 << 22)
+    finally:
+        os.close(dfd)
 
 
 class MonitorClient:
@@ -36,7 +52,7 @@ class MonitorClient:
 
     @classmethod
     async def connect(cls, path: str, on_event: EventHandler) -> MonitorClient:
-        reader, writer = await asyncio.open_unix_connection(path, limit=1 << 22)
+        reader, writer = await _open_unix(path)
         writer.write(protocol.encode({"op": "control"}))
         return cls(reader, writer, on_event)
 
@@ -87,7 +103,7 @@ class MonitorClient:
 
 async def open_stream(path: str, header: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A new attach/exec stream connection to a monitor."""
-    reader, writer = await asyncio.open_unix_connection(path, limit=1 << 22)
+    reader, writer = await _open_unix(path)
     writer.write(protocol.encode(header))
     return reader, writer
 

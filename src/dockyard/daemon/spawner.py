@@ -28,7 +28,8 @@ from typing import Any
 
 PR_SET_PDEATHSIG = 1
 PRELOAD = ("dockyard.shim.monitor", "dockyard.shim.drivers", "subprocess", "fcntl", "termios")
-OPTIONAL_PRELOAD = ("dockyard.runtime",)
+OPTIONAL_PRELOAD = ("dockyard.runtime", "dockyard.runtime.create", "dockyard.runtime.exec",
+                    "dockyard.linux.seccomp", "dockyard.cgroups")
 
 
 class Spawner:

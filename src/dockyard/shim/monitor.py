@@ -547,7 +547,8 @@ class Monitor:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(sock_path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(sock_path)
+        os.chdir(self.state_dir)  # bind by a relative name: sun_path holds only 108 bytes
+        listener.bind("monitor.sock")
         listener.listen(64)
         listener.setblocking(False)
         self.sel.register(listener, selectors.EVENT_READ, ("listen", None))

@@ -157,6 +157,9 @@ async def pump(h: Any, stream: Any, *, stdin: bool) -> None:
     try:
         async for kind, payload in stream.frames():
             if kind == 3:
+                if isinstance(payload, dict) and payload.get("error"):
+                    msg = f"OCI runtime exec failed: {payload['error']}: unknown\r\n".encode()
+                    await h.write(msg if stream.tty else frame(2, msg))
                 break
             await h.write(payload if stream.tty else frame(kind, payload))
             if h.closed:

@@ -1,0 +1,215 @@
+"""Start a real Dockyard daemon on private paths, and tear everything down afterwards.
+
+Used by the engine's integration and interop tests and by bench/engine_bench.py. Teardown
+never trusts the daemon: it kills what the exec root says is running (monitors and containers'
+inits), unmounts whatever is mounted under the private root and removes the containers' cgroups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+class EngineDaemon:
+    def __init__(self, root: str | None = None, extra_args: list[str] | None = None,
+                 daemon_json: dict[str, Any] | None = None) -> None:
+        self.root = root or tempfile.mkdtemp(prefix="dy-engine-")
+        self.sock = os.path.join(self.root, "d.sock")
+        self.host = "unix://" + self.sock
+        self.data_root = os.path.join(self.root, "data")
+        self.exec_root = os.path.join(self.root, "exec")
+        self.pidfile = os.path.join(self.root, "d.pid")
+        self.log_path = os.path.join(self.root, "daemon.log")
+        self.extra_args = list(extra_args or [])
+        self.config_file = os.path.join(self.root, "daemon.json")
+        with open(self.config_file, "w") as f:
+            json.dump(daemon_json or {}, f)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, timeout: float = 20.0) -> None:
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "src"))
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dockyard.daemon", "-H", self.host, "--data-root", self.data_root,
+                 "--exec-root", self.exec_root, "--pidfile", self.pidfile, "--config-file", self.config_file,
+                 *self.extra_args],
+                stdout=log, stderr=log, env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited early:\n{self.log()}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"daemon did not answer in {timeout}s:\n{self.log()}")
+
+    def ping(self) -> bool:
+        try:
+            return self.request("GET", "/_ping")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            code = self.proc.wait()
+        self.proc = None
+        return code
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def cleanup(self) -> None:
+        """Stop the daemon and remove every trace, whatever state things are in."""
+        self.stop(signal.SIGKILL)
+        ids: list[str] = []
+        containers = os.path.join(self.exec_root, "containers")
+        for cid in os.listdir(containers) if os.path.isdir(containers) else []:
+            ids.append(cid)
+            try:
+                with open(os.path.join(containers, cid, "monitor.json")) as f:
+                    info = json.load(f)
+            except (OSError, ValueError):
+                continue
+            for key in ("pid", "monitor_pid"):
+                pid = int(info.get(key) or 0)
+                if pid > 0:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        data_containers = os.path.join(self.data_root, "containers")
+        ids += [c for c in (os.listdir(data_containers) if os.path.isdir(data_containers) else []) if c not in ids]
+        time.sleep(0.2)
+        for cid in ids:
+            _kill_cgroup(cid)
+        _unmount_under(self.root)
+        for cid in ids:
+            _remove_cgroup(cid)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- clients -----------------------------------------------------------------------------
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60,
+               check: bool = False) -> subprocess.CompletedProcess[bytes]:
+        proc = subprocess.run([DOCKER, "-H", self.host, *args], input=input, capture_output=True,
+                              timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} -> {proc.returncode}: {proc.stderr.decode()}")
+        return proc
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """One raw HTTP/1.1 request over the unix socket (Connection: close)."""
+        data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        head = [f"{method} {path} HTTP/1.1", "Host: docker", "Connection: close", f"Content-Length: {len(data)}"]
+        if body is not None and not isinstance(body, bytes):
+            head.append("Content-Type: application/json")
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(30)
+            s.connect(self.sock)
+            s.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+            raw = b""
+            while chunk := s.recv(65536):
+                raw += chunk
+        header, _, payload = raw.partition(b"\r\n\r\n")
+        lines = header.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        if hdrs.get("transfer-encoding") == "chunked":
+            payload = _dechunk(payload)
+        return status, hdrs, payload
+
+    def load_busybox(self, tag: str = "busybox:latest") -> str:
+        """Import a busybox image through the API (``POST /images/create?fromSrc=-``)."""
+        from dockyard.images.bootstrap import busybox_layer
+
+        path = os.path.join(self.root, "busybox-layer.tar")
+        with open(path, "wb") as f:
+            busybox_layer(f)
+        repo, _, t = tag.partition(":")
+        proc = self.docker("import", "--change", 'CMD ["sh"]', path, f"{repo}:{t or 'latest'}", check=True)
+        return proc.stdout.decode().strip()
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2:]
+    return out
+
+
+def _cgroup_dirs(cid: str) -> list[str]:
+    out = []
+    base = "/sys/fs/cgroup"
+    for ctrl in os.listdir(base) if os.path.isdir(base) else []:
+        d = os.path.join(base, ctrl, "dockyard", cid)
+        if os.path.isdir(d):
+            out.append(d)
+    d = os.path.join(base, "dockyard", cid)
+    if os.path.isdir(d):
+        out.append(d)
+    return out
+
+
+def _kill_cgroup(cid: str) -> None:
+    for d in _cgroup_dirs(cid):
+        for name in ("cgroup.procs", "tasks"):
+            try:
+                with open(os.path.join(d, name)) as f:
+                    for pid in f.read().split():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                continue
+        with contextlib.suppress(OSError), open(os.path.join(d, "freezer.state"), "w") as f:
+            f.write("THAWED")
+
+
+def _remove_cgroup(cid: str) -> None:
+    for _ in range(20):
+        dirs = _cgroup_dirs(cid)
+        if not dirs:
+            return
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        time.sleep(0.05)
+
+
+def _unmount_under(root: str) -> None:
+    real = os.path.realpath(root)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for mp in sorted((p for p in points if p.startswith(real + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mp], capture_output=True, check=False)
+
+
+__all__ = ["DOCKER", "EngineDaemon"]
