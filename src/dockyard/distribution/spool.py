@@ -2,14 +2,17 @@
 
 ::
 
-    downloader (loop) --write()--> [ unnamed temp file ] --read()--> unpacker (thread)
-                        finish() after the digest checked / fail(exc)
+    downloader (loop) --write()--> [ segments: memory chunks | ranges of an unnamed file ]
+                        finish() after the digest checked / fail(exc)       |
+                                                     unpacker (thread) <--read()
 
-The writer appends with pwrite; the reader follows behind with pread, blocking until more
-bytes, the end, or an error arrive. So a layer unpacks while it downloads when its turn has
-come, and waits on disk (not in memory) while earlier layers are still being applied. The end
-of the stream is only ever reported after the whole blob matched its digest: a corrupt blob
-fails the unpacker's last read and the store rolls the layer back. The file is unnamed
+Only what must wait is spooled to disk: while nobody reads this blob yet (earlier layers are
+still being applied) its bytes go to the file; once the unpacker is reading it, they are handed
+over in memory (up to ``MEMORY_LIMIT`` bytes queued, beyond that the file takes them again, so
+a slow unpacker never costs unbounded memory). Segments are consumed strictly in order.
+
+The end of the stream is only ever reported after the whole blob matched its digest: a corrupt
+blob fails the unpacker's last read and the store rolls the layer back. The file is unnamed
 (O_TMPFILE or unlinked at once): nothing is left behind, even after a crash.
 """
 
@@ -19,12 +22,15 @@ import io
 import os
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from dockyard.errors import DockyardError, Internal
 
-__all__ = ["Spool", "SpoolAborted"]
+__all__ = ["MEMORY_LIMIT", "Spool", "SpoolAborted"]
+
+MEMORY_LIMIT = 64 << 20
 
 
 class SpoolAborted(DockyardError):
@@ -33,10 +39,15 @@ class SpoolAborted(DockyardError):
 
 class Spool:
     def __init__(self, directory: str | None = None) -> None:
-        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
-        self._fd = self._file.fileno()
+        self._directory = directory
+        self._file: Any = None
         self._cond = threading.Condition()
+        # each segment: bytes (in memory) or [start, end] (a range of the file)
+        self._segments: deque[bytes | list[int]] = deque()
+        self._file_end = 0
+        self._memory = 0
         self._written = 0
+        self._attached = False
         self._done = False
         self._error: BaseException | None = None
         self._aborted = False
@@ -45,15 +56,36 @@ class Spool:
     def write(self, data: bytes | memoryview) -> None:
         if self._aborted:
             raise SpoolAborted("unpacking stopped")
+        data = bytes(data)
+        with self._cond:
+            to_memory = self._attached and self._memory + len(data) <= MEMORY_LIMIT
+            if to_memory:
+                self._segments.append(data)
+                self._memory += len(data)
+                self._written += len(data)
+                self._cond.notify_all()
+                return
+        start = self._file_end
+        self._pwrite(data, start)
+        with self._cond:
+            self._file_end = start + len(data)
+            last = self._segments[-1] if self._segments else None
+            if isinstance(last, list) and last[1] == start:
+                last[1] = self._file_end
+            else:
+                self._segments.append([start, self._file_end])
+            self._written += len(data)
+            self._cond.notify_all()
+
+    def _pwrite(self, data: bytes, offset: int) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 - close()
         view = memoryview(data)
-        offset = self._written
+        fd = self._file.fileno()
         while view:
-            n = os.pwrite(self._fd, view, offset)
+            n = os.pwrite(fd, view, offset)
             view = view[n:]
             offset += n
-        with self._cond:
-            self._written = offset
-            self._cond.notify_all()
 
     def finish(self) -> None:
         with self._cond:
@@ -72,6 +104,9 @@ class Spool:
 
     # reader side ---------------------------------------------------------------------------
     def reader(self, on_read: Callable[[int], None] | None = None) -> io.BufferedReader:
+        """The bytes in order; from now on new bytes are handed over in memory."""
+        with self._cond:
+            self._attached = True
         return io.BufferedReader(_SpoolReader(self, on_read), buffer_size=1 << 20)
 
     def abort(self) -> None:
@@ -79,26 +114,41 @@ class Spool:
         with self._cond:
             self._cond.notify_all()
 
-    def _read_at(self, offset: int, size: int) -> bytes:
+    def _read(self, size: int) -> bytes:
         with self._cond:
             while True:
                 if self._error is not None:
                     raise self._error
                 if self._aborted:
                     raise SpoolAborted("pull cancelled")
-                if offset < self._written or self._done:
+                if self._segments:
                     break
+                if self._done:
+                    return b""
                 self._cond.wait()
-            available = self._written - offset
-        if available <= 0:
-            return b""
-        data = os.pread(self._fd, min(size, available), offset)
-        if not data:
+            head = self._segments[0]
+            if isinstance(head, bytes):
+                if len(head) <= size:
+                    self._segments.popleft()
+                    out = head
+                else:
+                    out, self._segments[0] = head[:size], head[size:]
+                self._memory -= len(out)
+                return out
+            start = head[0]
+            end = min(head[1], start + size)
+            head[0] = end
+            if head[0] == head[1]:
+                self._segments.popleft()
+        # the writer never touches a range once published: read it without the lock
+        data = os.pread(self._file.fileno(), end - start, start)
+        if len(data) != end - start:
             raise Internal("spool file shorter than written")
         return data
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 class _SpoolReader(io.RawIOBase):
@@ -112,7 +162,7 @@ class _SpoolReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._spool._read_at(self._pos, len(view))
+        data = self._spool._read(len(view))
         n = len(data)
         view[:n] = data
         self._pos += n

@@ -139,3 +139,32 @@ def test_auth_config_from_x_registry_auth_json() -> None:
     b = AuthConfig.from_docker_json({"IdentityToken": "tok"})
     assert b.identity_token == "tok" and not b.empty
     assert AuthConfig.from_docker_json({}).empty
+
+
+def test_spool_keeps_order_across_disk_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from dockyard.distribution import spool as spool_mod
+    from dockyard.errors import InvalidArgument as Bad
+
+    monkeypatch.setattr(spool_mod, "MEMORY_LIMIT", 10)
+    sp = spool_mod.Spool()
+    sp.write(b"aaaa")  # nobody reads yet: to disk
+    assert sp._file is not None
+    reader = sp.reader()
+    sp.write(b"bbbb")  # reader attached: memory
+    sp.write(b"cccccccc")  # over the limit: disk again
+    sp.write(b"dd")
+    got: list[bytes] = []
+    t = threading.Thread(target=lambda: got.append(reader.read()))
+    t.start()
+    sp.finish()  # the end is only visible once the writer says so
+    t.join(5)
+    assert got == [b"aaaabbbbccccccccdd"]
+    sp.close()
+    failing = spool_mod.Spool()
+    r2 = failing.reader()
+    failing.write(b"x")
+    failing.fail(Bad("digest mismatch"))
+    with pytest.raises(Bad, match="digest mismatch"):
+        r2.read()
