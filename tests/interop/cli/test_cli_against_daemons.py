@@ -238,6 +238,18 @@ def test_volumes_and_networks(engine: Engine, names: list[str]) -> None:
     assert engine.ok("inspect", "-f",
                      f"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}",
                      name) == "10.211.7.9\n"
+    other = uniq("net2")
+    engine.ok("network", "create", "--internal", "--subnet", "10.211.8.0/24", other)
+    try:
+        engine.ok("network", "connect", "--ip", "10.211.8.5", other, name)
+        nets = engine.ok("inspect", "-f", "{{range $n, $v := .NetworkSettings.Networks}}"
+                         "{{$n}}={{$v.IPAddress}} {{end}}", name).split()
+        assert sorted(nets) == sorted([f"{net}=10.211.7.9", f"{other}=10.211.8.5"])
+        engine.ok("network", "disconnect", other, name)
+        assert other not in engine.ok("inspect", "-f", "{{json .NetworkSettings.Networks}}",
+                                      name)
+    finally:
+        engine.dy("network", "rm", other)
     engine.ok("rm", "-f", name)
     names.remove(name)
     assert engine.ok("network", "rm", net) == f"{net}\n"

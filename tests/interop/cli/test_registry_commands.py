@@ -73,6 +73,12 @@ def test_login_push_pull_and_run_autopull(engine: Engine, registry: object,
     assert proc.stdout == b"pulled and ran\n"
     assert f"Unable to find image '{repo}:1' locally".encode() in proc.stderr
 
+    # --pull always fetches even though the image is there now
+    proc = engine.dy("run", "--rm", "--pull", "always", f"{repo}:1", "true", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert b"Pulling from" in proc.stderr or b"Image is up to date" in proc.stderr
+    assert b"Unable to find image" not in proc.stderr
+
     # without credentials the registry refuses the daemon
     engine.ok("rmi", f"{repo}:1")
     proc = engine.dy("logout", host, env=env)
