@@ -27,7 +27,7 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.atomic import atomic_write
@@ -252,7 +252,3 @@ def _hostname(registry: str) -> str:
         if out.startswith(prefix):
             out = out[len(prefix) :]
     return out.split("/", 1)[0]
-
-
-def with_server(auth: AuthConfig, server: str) -> AuthConfig:
-    return replace(auth, server_address=server)

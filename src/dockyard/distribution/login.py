@@ -18,9 +18,14 @@ from typing import Any
 import aiohttp
 
 from dockyard.distribution.credentials import AuthConfig
-from dockyard.distribution.pull import _read_limited, _session_for
 from dockyard.distribution.settings import RegistrySettings
-from dockyard.distribution.transport import RegistryClient, endpoints_for, registry_error
+from dockyard.distribution.transport import (
+    RegistryClient,
+    endpoints_for,
+    read_limited,
+    registry_error,
+    session_scope,
+)
 from dockyard.errors import InvalidArgument, Unauthorized, Unavailable
 from dockyard.oci.reference import DEFAULT_DOMAIN
 
@@ -56,7 +61,7 @@ async def login(
 ) -> LoginResult:
     settings = settings or RegistrySettings()
     domain = registry_domain(server or auth.server_address)
-    async with _session_for(settings, session) as sess:
+    async with session_scope(settings, session) as sess:
         endpoints = await endpoints_for(domain, settings, pull=False)
         client = await RegistryClient.connect(sess, settings, endpoints, auth)
         challenge = client.challenge
@@ -101,7 +106,7 @@ async def search(
         raise InvalidArgument("limit must be between 1 and 100")
     settings = settings or RegistrySettings()
     domain, query = _split_term(term)
-    async with _session_for(settings, session) as sess:
+    async with session_scope(settings, session) as sess:
         if domain == DEFAULT_DOMAIN:
             endpoints = await endpoints_for("index.docker.io", settings, pull=False)
         else:
@@ -110,7 +115,7 @@ async def search(
         resp = await client.request("GET", "/v1/search", params={"q": query, "n": str(limit)})
         try:
             if resp.status == 200:
-                body = _json(await _read_limited(resp, _SEARCH_MAX, "search results"))
+                body = _json(await read_limited(resp, _SEARCH_MAX, "search results"))
                 results = body.get("results") if isinstance(body, dict) else None
                 if isinstance(results, list):
                     return [_result(r) for r in results if isinstance(r, dict)][:limit]
@@ -129,7 +134,7 @@ async def _catalog_search(client: RegistryClient, query: str, limit: int) -> lis
     try:
         if resp.status != 200:
             raise Unavailable(f"registry has no search and no catalog: {await registry_error(resp)}")
-        body = _json(await _read_limited(resp, _SEARCH_MAX, "catalog"))
+        body = _json(await read_limited(resp, _SEARCH_MAX, "catalog"))
     finally:
         resp.release()
     repos = body.get("repositories") if isinstance(body, dict) else None

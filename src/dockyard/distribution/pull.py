@@ -17,9 +17,7 @@ written last (by ``ImageStore.add_image``), no compressed blob is ever stored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +43,9 @@ from dockyard.distribution.transport import (
     Endpoint,
     RegistryClient,
     endpoints_for,
-    open_session,
+    read_limited,
     registry_error,
+    session_scope,
     status_error,
 )
 from dockyard.errors import (
@@ -80,17 +79,6 @@ class PullResult:
     up_to_date: bool
 
 
-@contextlib.asynccontextmanager
-async def _session_for(
-    settings: RegistrySettings, session: aiohttp.ClientSession | None
-) -> AsyncIterator[aiohttp.ClientSession]:
-    if session is not None:
-        yield session
-        return
-    async with open_session(settings) as own:
-        yield own
-
-
 async def pull(
     store: ImageStore,
     ref: str | Reference,
@@ -111,7 +99,7 @@ async def pull(
     reference = (parse_reference(ref) if isinstance(ref, str) else ref).with_default_tag()
     want = Platform.parse(platform) if isinstance(platform, str) else (platform or Platform.host())
     events = prog.Progress(progress)
-    async with _session_for(settings, session) as sess:
+    async with session_scope(settings, session) as sess:
         client, manifest, top_digest = await _resolve(sess, settings, reference, auth, want)
         events.status(f"Pulling from {reference.path}", reference.tag or reference.digest)
         config_raw = await _fetch_config(client, reference, manifest.config)
@@ -197,7 +185,7 @@ async def _fetch_manifest(client: RegistryClient, ref: Reference, tag_or_digest:
                     f"or may require 'docker login': {message}"
                 )
             raise status_error(resp, message, f"error pulling manifest for {ref.familiar()}")
-        raw = await _read_limited(resp, MAX_MANIFEST_SIZE, f"manifest for {ref.familiar()}")
+        raw = await read_limited(resp, MAX_MANIFEST_SIZE, f"manifest for {ref.familiar()}")
         content_type = resp.headers.get("Content-Type", "")
         header_digest = resp.headers.get("Docker-Content-Digest", "")
     finally:
@@ -217,21 +205,6 @@ async def _fetch_manifest(client: RegistryClient, ref: Reference, tag_or_digest:
     return parse_manifest(raw, content_type, digest)
 
 
-async def _read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
-    length = resp.content_length
-    if length is not None and length > limit:
-        raise InvalidArgument(f"{what} is too large ({length} bytes)")
-    buf = bytearray()
-    try:
-        async for chunk in resp.content.iter_any():
-            buf += chunk
-            if len(buf) > limit:
-                raise InvalidArgument(f"{what} is too large (over {limit} bytes)")
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise Unavailable(f"error reading {what}: {exc or type(exc).__name__}") from exc
-    return bytes(buf)
-
-
 # -- config ---------------------------------------------------------------------------------
 
 
@@ -244,7 +217,7 @@ async def _fetch_config(client: RegistryClient, ref: Reference, desc: Descriptor
         if resp.status != 200:
             message = await registry_error(resp)
             raise status_error(resp, message, f"error fetching image config {desc.digest}")
-        raw = await _read_limited(resp, desc.size, f"image config {desc.digest}")
+        raw = await read_limited(resp, desc.size, f"image config {desc.digest}")
     finally:
         resp.release()
     if str(Digest.of(raw, Digest.parse(desc.digest).algorithm)) != desc.digest:

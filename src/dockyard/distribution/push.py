@@ -30,12 +30,12 @@ import aiohttp
 from dockyard.distribution import progress as prog
 from dockyard.distribution.compression import compressor
 from dockyard.distribution.credentials import AuthConfig
-from dockyard.distribution.pull import _session_for
 from dockyard.distribution.settings import RegistrySettings
 from dockyard.distribution.transport import (
     RegistryClient,
     endpoints_for,
     registry_error,
+    session_scope,
     status_error,
 )
 from dockyard.errors import InvalidArgument, NotFound, Unauthorized, Unavailable
@@ -87,7 +87,7 @@ async def push(
     tags = await asyncio.to_thread(_tags_to_push, store, reference)
     events.status(f"The push refers to repository [{reference.name}]")
     results: list[PushResult] = []
-    async with _session_for(settings, session) as sess:
+    async with session_scope(settings, session) as sess:
         endpoints = await endpoints_for(reference.domain, settings, pull=False)
         client = await RegistryClient.connect(sess, settings, endpoints, auth)
         done: dict[str, _Pushed] = {}  # diff_id -> pushed blob, shared by the tags

@@ -15,8 +15,9 @@ redirect gets no registry credentials).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,18 @@ from yarl import URL
 from dockyard.distribution.auth import Challenge, TokenCache, basic_header, parse_challenges
 from dockyard.distribution.credentials import AuthConfig
 from dockyard.distribution.settings import RegistrySettings
-from dockyard.errors import DockyardError, NotFound, Unauthorized, Unavailable
+from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unauthorized, Unavailable
 
-__all__ = ["Endpoint", "RegistryClient", "endpoints_for", "open_session", "registry_error"]
+__all__ = [
+    "Endpoint",
+    "RegistryClient",
+    "endpoints_for",
+    "open_session",
+    "read_limited",
+    "registry_error",
+    "session_scope",
+    "status_error",
+]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 HUB_ENDPOINT = "https://registry-1.docker.io"
@@ -72,6 +82,34 @@ def open_session(settings: RegistrySettings) -> aiohttp.ClientSession:
         read_bufsize=1 << 20,
         headers={"User-Agent": settings.user_agent},
     )
+
+
+@contextlib.asynccontextmanager
+async def session_scope(
+    settings: RegistrySettings, session: aiohttp.ClientSession | None
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """The caller's session if given, else one of our own for the duration."""
+    if session is not None:
+        yield session
+        return
+    async with open_session(settings) as own:
+        yield own
+
+
+async def read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes (registries are untrusted)."""
+    length = resp.content_length
+    if length is not None and length > limit:
+        raise InvalidArgument(f"{what} is too large ({length} bytes)")
+    buf = bytearray()
+    try:
+        async for chunk in resp.content.iter_any():
+            buf += chunk
+            if len(buf) > limit:
+                raise InvalidArgument(f"{what} is too large (over {limit} bytes)")
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise Unavailable(f"error reading {what}: {exc or type(exc).__name__}") from exc
+    return bytes(buf)
 
 
 async def registry_error(resp: aiohttp.ClientResponse) -> str:
