@@ -38,13 +38,20 @@ class TarSplitWriter:
         self.dir = layer_dir
         self.paths: list[str] = []
         self._f: gzip.GzipFile = gzip.open(os.path.join(layer_dir, "tar-split.gz"), "wb", compresslevel=1)  # noqa: SIM115
+        self._buf = bytearray()  # records are small: batch them (gzip.write per call is slow)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self._buf += data
+        if len(self._buf) >= CHUNK:
+            self._f.write(self._buf)
+            self._buf.clear()
 
     def raw(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             part = view[:RAW_MAX]
-            self._f.write(_RAW + struct.pack(">I", len(part)))
-            self._f.write(part)
+            self._write(_RAW + struct.pack(">I", len(part)))
+            self._write(part)
             view = view[len(part) :]
 
     def payload(self, path: str, size: int) -> int:
@@ -62,7 +69,7 @@ class TarSplitWriter:
         return ident, os.path.join(self.dir, "payload", str(ident))
 
     def payload_ref(self, ident: int, size: int) -> None:
-        self._f.write(_FILE + struct.pack(">IQ", ident, size))
+        self._write(_FILE + struct.pack(">IQ", ident, size))
 
     def set_aside(self, ident: int, path: str) -> None:
         """The file holding payload ``ident`` is about to be replaced: move it aside."""
@@ -72,6 +79,7 @@ class TarSplitWriter:
         self.paths[ident] = f"payload/{ident}"
 
     def close(self) -> None:
+        self._f.write(self._buf)
         self._f.close()
         with open(os.path.join(self.dir, "payloads.json"), "w") as f:
             json.dump(self.paths, f)
