@@ -154,32 +154,25 @@ def reference_dockerd() -> Iterator[Engine]:
         yield engine
 
 
-def _ours_available() -> str | None:
-    try:
-        import dockyard.daemon.main  # noqa: F401
-    except ImportError as exc:
-        return f"our daemon has no entry point yet ({exc})"
-    return None
-
-
 @pytest.fixture(scope="session")
 def dockyard_daemon() -> Iterator[Engine]:
-    reason = _ours_available()
-    if reason:
-        pytest.skip(reason)
+    """Our daemon, started and torn down by the engine's own helper (private paths, a private
+    default-bridge subnet, monitors/cgroups/mounts cleaned up whatever happens)."""
+    try:
+        from tests.support.engine_daemon import EngineDaemon
+    except ImportError as exc:
+        pytest.skip(f"our daemon's test helper is missing ({exc})")
     if os.geteuid() != 0 or not busybox.have_busybox():
         pytest.skip("our daemon needs root and busybox-static")
-    # short paths: per-container sockets live under the exec root (AF_UNIX allows 107 bytes)
-    work = tempfile.mkdtemp(prefix="y", dir="/tmp")
-    sock = os.path.join(work, "d.sock")
-    config = os.path.join(work, "daemon.json")
-    with open(config, "w") as f:
-        json.dump({"bridge": "none", "iptables": False}, f)
-    cmd = [*DOCKYARD, "daemon", "--data-root", os.path.join(work, "data"), "--exec-root",
-           work, "--pidfile", os.path.join(work, "daemon.pid"),
-           "-H", f"unix://{sock}", "--config-file", config]
-    with _running("dockyard", cmd, work, sock, load="dockyard") as engine:
+    daemon = EngineDaemon()
+    try:
+        daemon.start(timeout=60)
+        engine = Engine("dockyard", daemon.host, daemon.root)
+        loaded = engine.dy("load", stdin=busybox_archive())
+        assert loaded.returncode == 0, loaded.stderr
         yield engine
+    finally:
+        daemon.cleanup()
 
 
 @pytest.fixture(params=["reference", "dockyard"])
