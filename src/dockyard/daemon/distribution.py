@@ -20,6 +20,7 @@ from dockyard.distribution import (
     RegistrySettings,
     login,
     pull,
+    pull_all_tags,
     push,
     search,
 )
@@ -78,6 +79,29 @@ class DistributionService:
         )
         self.engine.events.publish("image", "pull", result.reference.familiar())
         return result
+
+    async def pull_all_tags(
+        self,
+        ref: str,
+        *,
+        auth: AuthConfig | None,
+        platform: str | None,
+        progress: ProgressCallback | None,
+    ) -> list[PullResult]:
+        """``docker pull -a``: every tag of the repository."""
+        from dockyard.oci.reference import parse_reference
+
+        results = await pull_all_tags(
+            self._store(),
+            parse_reference(ref),
+            auth=auth,
+            platform=platform or None,
+            progress=progress,
+            settings=self.settings(),
+        )
+        for result in results:
+            self.engine.events.publish("image", "pull", result.reference.familiar())
+        return results
 
     async def push(
         self, ref: str, *, auth: AuthConfig | None, progress: ProgressCallback | None

@@ -19,6 +19,7 @@ from dockyard.distribution.progress import ProgressCallback
 from dockyard.distribution.pull import PullResult, pull
 from dockyard.distribution.push import PushResult, push
 from dockyard.distribution.settings import RegistrySettings
+from dockyard.distribution.tags import list_tags, pull_all_tags
 
 __all__ = [
     "AuthConfig",
@@ -28,8 +29,10 @@ __all__ = [
     "PullResult",
     "PushResult",
     "RegistrySettings",
+    "list_tags",
     "login",
     "pull",
+    "pull_all_tags",
     "push",
     "search",
 ]

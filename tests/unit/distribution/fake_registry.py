@@ -62,6 +62,7 @@ class FakeRegistry:
         self.url = ""
         self.host = ""
         self.token_requests = 0
+        self.tag_page = 1000  # registries may cap a page below the n asked for
 
     # content --------------------------------------------------------------------------------
     def add_blob(self, repo: str, blob: Blob | bytes) -> str:
@@ -286,6 +287,20 @@ class FakeRegistry:
                     "is_automated": False} for r in self.repos if q in r]
         return web.json_response({"num_results": len(results), "query": q, "results": results})
 
+    async def tags(self, request: web.Request) -> web.Response:
+        repo = request.match_info["repo"]
+        denied = self._check(request, repo, "pull")
+        if denied is not None:
+            return denied
+        names = sorted(t for t in self.repos.get(repo, {}) if not t.startswith("sha256:"))
+        n = min(int(request.query.get("n", "1000")), self.tag_page)
+        last = request.query.get("last", "")
+        page = [t for t in names if t > last][:n]
+        headers = {}
+        if page and page[-1] != names[-1]:
+            headers["Link"] = f'</v2/{repo}/tags/list?n={n}&last={page[-1]}>; rel="next"'
+        return web.json_response({"name": repo, "tags": page}, headers=headers)
+
     async def catalog(self, request: web.Request) -> web.Response:
         return web.json_response({"repositories": sorted(self.repos)})
 
@@ -301,6 +316,7 @@ class FakeRegistry:
         app.router.add_route("*", "/token", self.token)
         app.router.add_route("GET", "/v1/search", self.search)
         app.router.add_route("GET", "/v2/_catalog", self.catalog)
+        app.router.add_route("GET", f"/v2/{name}/tags/list", self.tags)
         app.router.add_route("*", f"/v2/{name}/manifests/{{ref}}", self.manifest)
         app.router.add_route("POST", f"/v2/{name}/blobs/uploads/", self.start_upload)
         app.router.add_route("*", f"/v2/{name}/blobs/uploads/{{uid}}", self.upload)

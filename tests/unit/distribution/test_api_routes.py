@@ -158,3 +158,14 @@ def test_push_login_and_search_endpoints(server: _Server) -> None:
                                        params={"term": f"{server.registry.host}/cop"},
                                        headers={"X-Registry-Auth": header}), True)
     assert [x["name"] for x in found] == ["copy"]
+
+
+def test_pull_without_a_tag_pulls_every_tag(server: _Server) -> None:
+    for tag in ("a", "b"):
+        server.registry.add_image("multi", tag, r.TestImage([r.layer_tar([r.file(tag, tag.encode())])]))
+    client = docker.APIClient(base_url=server.url, version="1.41")
+    repo = f"{server.registry.host}/multi"
+    lines = list(client.pull(repo, all_tags=True, stream=True, decode=True,
+                             auth_config={"username": "alice", "password": "pw"}))
+    assert lines[-1]["status"] == f"Status: Downloaded newer image for {repo}"
+    assert {t for i in server.engine.images.list() for t in i.repo_tags} >= {f"{repo}:a", f"{repo}:b"}

@@ -503,3 +503,28 @@ def test_allowed_foreign_layer_comes_from_its_urls(store: Any) -> None:
 
     assert run(go()).image_id == img.image_id
     assert any(p == f"/storage/{foreign.digest}" for _, p, _ in reg.log)
+
+
+def test_pull_all_tags_follows_pagination(store: Any) -> None:
+    from dockyard.distribution import pull_all_tags
+    from dockyard.oci.reference import parse_reference
+
+    reg = FakeRegistry()
+    reg.tag_page = 2
+    images = {f"v{i}": r.TestImage([r.layer_tar([r.file("v", str(i).encode())])]) for i in range(3)}
+    for tag, img in images.items():
+        reg.add_image("app", tag, img)
+    events: list[dict[str, Any]] = []
+
+    async def go() -> Any:
+        async with serve(reg):
+            return await pull_all_tags(store, parse_reference(f"{reg.host}/app"),
+                                       progress=events.append, settings=FAST)
+
+    results = run(go())
+    assert sorted(res.reference.tag for res in results) == ["v0", "v1", "v2"]
+    assert sum("/tags/list" in p for _, p, _ in reg.log) == 2
+    for tag, img in images.items():
+        assert store.resolve(f"{reg.host}/app:{tag}").id == img.image_id
+    statuses = [e["status"] for e in events if e.get("status", "").startswith("Status:")]
+    assert statuses == [f"Status: Downloaded newer image for {reg.host}/app"]

@@ -95,6 +95,8 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("fromImage or fromSrc is required")
     tag = request.query.get("tag", "")
     ref = parse_reference(from_image)
+    # no tag anywhere: every tag (docker pull -a); the CLI sends tag=latest otherwise
+    all_tags = not tag and ref.tag is None and ref.digest is None
     if tag:
         ref = ref.with_digest(tag) if tag.startswith("sha256:") else ref.with_tag(tag)
     platform = request.query.get("platform", "")
@@ -102,6 +104,8 @@ async def create(request: web.Request) -> web.StreamResponse:
     service = _service(request)
 
     async def work(progress: Callable[[dict[str, Any]], None]) -> Any:
+        if all_tags:
+            return await service.pull_all_tags(str(ref), auth=auth, platform=platform, progress=progress)
         return await service.pull(str(ref), auth=auth, platform=platform, progress=progress)
 
     return await _stream(request, work)
