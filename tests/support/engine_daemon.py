@@ -35,8 +35,12 @@ class EngineDaemon:
         self.log_path = os.path.join(self.root, "daemon.log")
         self.extra_args = list(extra_args or [])
         self.config_file = os.path.join(self.root, "daemon.json")
+        conf = dict(daemon_json or {})
+        # a private default-bridge subnet per daemon: parallel test daemons never compete for pools
+        rnd = int.from_bytes(os.urandom(2), "big")
+        conf.setdefault("bip", f"10.{200 + rnd % 50}.{rnd >> 8}.1/24")
         with open(self.config_file, "w") as f:
-            json.dump(daemon_json or {}, f)
+            json.dump(conf, f)
         self.proc: subprocess.Popen[bytes] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------

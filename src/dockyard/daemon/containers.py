@@ -38,6 +38,7 @@ from dockyard.errors import (
     InvalidArgument,
     NotFound,
     NotModified,
+    Unavailable,
 )
 from dockyard.shim.logfile import parse_size
 from dockyard.volumes import VolumeStore
@@ -473,8 +474,13 @@ class ContainerService(ContainerExtras):
                 await self._start(c)
             except DockyardError as exc:
                 log.warning("restart of %s failed: %s", c.id[:12], exc)
-                c.state.status = "exited"
-                self._save(c)
+                if self._should_restart(c) and c.restart_count < 100:
+                    c.state.status = "restarting"
+                    self._save(c)
+                    self._spawn_task(self._restart_later(c))
+                else:
+                    c.state.status = "exited"
+                    self._save(c)
 
     # ---- wait / stop / kill ---------------------------------------------------------
     async def wait(self, ref: str, condition: str = "not-running") -> Container:
@@ -503,12 +509,13 @@ class ContainerService(ContainerExtras):
         client = self.monitors.get(c.id)
         if client is None:
             raise Conflict(f"Container {c.id} is not running")
-        if c.state.status == "paused" and signum == signals.SIGKILL:
+        try:
             await client.request("kill", signal=signum)
+        except Unavailable:
+            raise Conflict(f"Container {c.id} is not running") from None
+        if c.state.status == "paused" and signum == signals.SIGKILL:
             with contextlib.suppress(DockyardError):
                 await client.request("resume")
-        else:
-            await client.request("kill", signal=signum)
         self._event(c, "kill", signal=str(signum))
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
@@ -530,14 +537,16 @@ class ContainerService(ContainerExtras):
             client = self.monitors.get(c.id)
             if client is None:
                 raise Conflict(f"Container {c.id} is not running")
+            # Conflict/Unavailable here mean it is already exiting: the exit event still comes
             if c.state.status == "paused":
-                await client.request("resume")
-            with contextlib.suppress(Conflict):
+                with contextlib.suppress(Conflict, Unavailable):
+                    await client.request("resume")
+            with contextlib.suppress(Conflict, Unavailable):
                 await client.request("kill", signal=signum)
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), timeout if timeout >= 0 else None)
             except TimeoutError:
-                with contextlib.suppress(Conflict):
+                with contextlib.suppress(Conflict, Unavailable):
                     await client.request("kill", signal=signals.SIGKILL, all=False)
                 await waiter
         finally:
@@ -920,6 +929,9 @@ class ContainerService(ContainerExtras):
         c.state.finished_at = str(record.get("finished_at") or now_rfc3339())
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.images.unmount_rootfs, c.id)
+        if self.network is not None and hasattr(self.network, "release"):
+            with contextlib.suppress(Exception):
+                await self.network.release(c)
         self._save(c)
         if c.host_config.get("AutoRemove"):
             with contextlib.suppress(DockyardError):

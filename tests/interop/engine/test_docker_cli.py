@@ -1,0 +1,184 @@
+"""The real docker CLI (28.x) against our daemon, through the sequences the CLI really sends."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.support.engine_daemon import DOCKER, EngineDaemon
+
+pytestmark = [pytest.mark.interop, pytest.mark.root]
+
+
+def test_run_rm_prints_and_leaves_nothing(daemon: EngineDaemon, docker_cli: str) -> None:
+    p = daemon.docker("run", "--rm", "busybox", "echo", "Hello World!")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b"Hello World!\n"
+    assert daemon.docker("ps", "-aq").stdout.strip() == b""
+
+
+def test_exit_codes_follow_dockers(daemon: EngineDaemon, docker_cli: str) -> None:
+    assert daemon.docker("run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
+    p = daemon.docker("run", "--rm", "busybox", "nosuchcommand")
+    assert p.returncode == 127, p.stderr
+    assert b"executable file not found" in p.stderr
+
+
+def test_run_i_delivers_stdin_and_eof(daemon: EngineDaemon, docker_cli: str) -> None:
+    p = daemon.docker("run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done", input=b"a\nb\n")
+    assert p.stdout == b"a\nb\ndone\n", p.stderr
+
+
+def test_stdout_and_stderr_are_kept_apart(daemon: EngineDaemon, docker_cli: str) -> None:
+    p = daemon.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert p.stdout == b"out\n" and p.stderr == b"err\n"
+
+
+def test_detached_lifecycle_logs_exec_inspect_stop_rm(daemon: EngineDaemon, docker_cli: str) -> None:
+    name = f"life-{os.getpid()}"
+    cid = daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+                        "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+                        check=True).stdout.decode().strip()
+    try:
+        assert name in daemon.docker("ps", "--format", "{{.Names}}").stdout.decode()
+        assert daemon.docker("exec", name, "cat", "/etc/hostname").stdout.decode().strip() == cid[:12]
+        assert daemon.docker("exec", name, "sh", "-c", "exit 4").returncode == 4
+        fmt = daemon.docker("inspect", "-f", "{{.State.Running}} {{.Config.Image}} {{.Name}}", name)
+        assert fmt.stdout.decode().split() == ["true", "busybox", f"/{name}"]
+        assert daemon.docker("stop", "-t", "5", name).returncode == 0
+        state = json.loads(daemon.docker("inspect", name).stdout)[0]["State"]
+        assert state["Status"] == "exited" and state["ExitCode"] == 0
+        assert daemon.docker("logs", name).stdout == b"started\nbye\n"
+        logs_t = daemon.docker("logs", "-t", "--tail", "1", name).stdout.decode()
+        assert logs_t.endswith(" bye\n") and logs_t[:4].isdigit()
+    finally:
+        daemon.docker("rm", "-f", name)
+    assert daemon.docker("inspect", name).returncode == 1
+
+
+def test_logs_follow_ends_with_the_container(daemon: EngineDaemon, docker_cli: str) -> None:
+    name = f"follow-{os.getpid()}"
+    daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+                  "for i in 1 2 3; do echo $i; sleep 0.2; done", check=True)
+    try:
+        p = daemon.docker("logs", "-f", name, timeout=30)
+        assert p.stdout == b"1\n2\n3\n"
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_cp_diff_commit(daemon: EngineDaemon, docker_cli: str, tmp_path: os.PathLike[str]) -> None:
+    name = f"cp-{os.getpid()}"
+    daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    try:
+        src = os.path.join(tmp_path, "in.txt")
+        with open(src, "w") as f:
+            f.write("payload\n")
+        daemon.docker("cp", src, f"{name}:/tmp/", check=True)
+        assert daemon.docker("exec", name, "cat", "/tmp/in.txt").stdout == b"payload\n"
+        daemon.docker("cp", f"{name}:/etc/passwd", os.path.join(tmp_path, "passwd"), check=True)
+        with open(os.path.join(tmp_path, "passwd")) as f:
+            assert f.readline().startswith("root:x:0:0")
+        diff = daemon.docker("diff", name).stdout.decode().splitlines()
+        assert "A /tmp/in.txt" in diff
+        tag = f"committed-{os.getpid()}:v1"
+        daemon.docker("commit", name, tag, check=True)
+        assert daemon.docker("run", "--rm", tag, "cat", "/tmp/in.txt").stdout == b"payload\n"
+        daemon.docker("rmi", tag, check=True)
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_images_save_load_round_trip(daemon: EngineDaemon, docker_cli: str, tmp_path: os.PathLike[str]) -> None:
+    tag = f"saved-{os.getpid()}:v1"
+    daemon.docker("tag", "busybox", tag, check=True)
+    out = os.path.join(tmp_path, "img.tar")
+    daemon.docker("save", "-o", out, tag, check=True)
+    daemon.docker("rmi", tag, check=True)
+    p = daemon.docker("load", "-i", out, check=True)
+    assert f"Loaded image: {tag}" in p.stdout.decode()
+    assert tag in daemon.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.decode()
+    daemon.docker("rmi", tag, check=True)
+
+
+def _pty_run(argv: list[str], keys: list[tuple[float, bytes]], timeout: float = 20) -> tuple[bytes, int]:
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    out = b""
+    deadline = time.monotonic() + timeout
+    pending = list(keys)
+    start = time.monotonic()
+    while time.monotonic() < deadline:
+        if pending and time.monotonic() - start >= pending[0][0]:
+            os.write(fd, pending.pop(0)[1])
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return out, os.waitstatus_to_exitcode(status)
+
+
+def test_run_it_in_a_terminal(daemon: EngineDaemon, docker_cli: str) -> None:
+    out, code = _pty_run([DOCKER, "-H", daemon.host, "run", "-it", "--rm", "busybox", "sh"],
+                         [(1.5, b"echo tty-$((6*7)); [ -t 0 ] && echo is-a-tty\r"), (2.5, b"exit 5\r")])
+    assert b"tty-42" in out and b"is-a-tty" in out, out
+    assert code == 5
+
+
+def test_exec_it_in_a_terminal(daemon: EngineDaemon, docker_cli: str) -> None:
+    name = f"execit-{os.getpid()}"
+    daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    try:
+        out, code = _pty_run([DOCKER, "-H", daemon.host, "exec", "-it", name, "sh"],
+                             [(1.0, b"[ -t 0 ] && echo exec-tty-$((2+3))\r"), (2.0, b"exit 2\r")])
+        assert b"exec-tty-5" in out, out
+        assert code == 2
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+@pytest.mark.slow
+def test_run_it_in_tmux(daemon: EngineDaemon, docker_cli: str) -> None:
+    if subprocess.run(["which", "tmux"], capture_output=True).returncode != 0:
+        pytest.skip("tmux is not installed")
+    session = f"dyit{os.getpid()}"
+    marker = os.path.join(daemon.root, "tmux-exit")
+    cmd = f"{DOCKER} -H {daemon.host} run -it --rm busybox sh; echo $? > {marker}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd], check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                  text=True).stdout
+
+        deadline = time.monotonic() + 15
+        while "/ #" not in screen() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        subprocess.run(["tmux", "send-keys", "-t", session, "stty size; echo in-tmux", "Enter"], check=True)
+        while "in-tmux\n" not in screen() + "\n" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        text = screen()
+        assert "24 80" in text, text
+        subprocess.run(["tmux", "send-keys", "-t", session, "exit 3", "Enter"], check=True)
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with open(marker) as f:
+            assert f.read().strip() == "3"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
