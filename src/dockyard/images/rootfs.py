@@ -11,7 +11,8 @@
                                 index=off,redirect_dir=off,metacopy=off  merged
 
 ``lowerdir`` lists the image's layers top first through the short ``l/`` links: the whole
-option string must fit in one page (overlayfs.rst), about 90 layers with these paths.
+option string must fit in one page (overlayfs.rst), about 80 layers with absolute paths.
+Beyond that the layers are named relative to ``l/`` and mount(8) runs there (about 190).
 ``redirect_dir`` and ``metacopy`` stay off so the upper directory alone is a complete diff
 (what commit and ``docker diff`` read), as Docker's overlay2 driver requires too.
 
@@ -28,12 +29,13 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.atomic import atomic_write_json
-from dockyard.errors import Conflict, InvalidArgument, NotFound, Unsupported
+from dockyard.errors import Conflict, Internal, InvalidArgument, NotFound, Unsupported
 from dockyard.images._util import host_arch, now_rfc3339
 from dockyard.images.diff import (
     changes,
@@ -207,13 +209,26 @@ class RootfsManager:
         if m.driver == "copy" or _mounted(m.path):
             return m.path
         data = m.mount_options()
-        if len(data) > MOUNT_DATA_MAX:
+        if len(data) <= MOUNT_DATA_MAX:
+            from dockyard.linux import libc
+
+            libc.mount("overlay", m.path, "overlay", 0, data)
+            return m.path
+        # Too long for one page: name the layers relative to l/ and mount from there, in a
+        # child process (chdir is process-wide; Docker re-executes itself for the same reason).
+        links = os.path.dirname(m.lowerdirs[0])
+        short = ":".join(os.path.basename(p) for p in m.lowerdirs)
+        data = f"lowerdir={short},upperdir={m.upper},workdir={m.work},{OVERLAY_EXTRA}"
+        if len(data) > MOUNT_DATA_MAX or any(os.path.dirname(p) != links for p in m.lowerdirs):
             raise Unsupported(
                 f"image of container {cid} has too many layers for one overlay mount ({len(m.lowerdirs)})"
             )
-        from dockyard.linux import libc
-
-        libc.mount("overlay", m.path, "overlay", 0, data)
+        out = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", data, m.path],
+            cwd=links, capture_output=True, text=True, check=False,
+        )
+        if out.returncode != 0:
+            raise Internal(f"mount of {m.path} failed: {out.stderr.strip()}")
         return m.path
 
     def unmount(self, cid: str) -> None:

@@ -190,6 +190,21 @@ def test_save_load_keeps_whiteouts(store: ImageStore, tmp_path: os.PathLike[str]
         other.remove_rootfs(c)
 
 
+def test_an_image_of_120_layers_mounts(store: ImageStore) -> None:
+    base = store.get(build_busybox_image(store))
+    chain, diffs = base.top_layer, list(base.layers)
+    for i in range(120):
+        chain, diff_id = store.apply_layer(chain, io.BytesIO(make_tar(entry(f"layer{i:03d}", F, str(i).encode()))))
+        diffs.append(diff_id)
+    image_id = store.add_image(config_for(diffs))
+    c = cid()
+    m = store.prepare_rootfs(c, image_id)
+    if m.driver == "overlay":
+        assert len(m.mount_options()) > 4096  # too long for one page: the relative form is used
+    root = store.mount_rootfs(c)
+    assert sh(root, "cat /layer000 /layer119") == "0119"
+
+
 def test_image_in_use_by_a_rootfs_keeps_its_layers(store: ImageStore) -> None:
     image_id = build_busybox_image(store)
     c = cid()
