@@ -9,7 +9,6 @@ directory are removed.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -107,7 +106,7 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
                 _wait_gone(spawn.pid)
         if cg is not None:
             _destroy_cgroup(cg)
-        shutil.rmtree(sdir, ignore_errors=True)
+        st.remove_state_dir(rt.root, container_id)
         raise
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from typing import TYPE_CHECKING
@@ -43,7 +42,7 @@ def delete(rt: Runtime, container_id: str, force: bool = False) -> None:
         oci = st.ContainerState(record.id, record.pid, "stopped", record.bundle, record.rootfs,
                                 record.created, record.annotations, record.owner).to_oci()
         run_hooks(record.config, "poststop", oci, rt.warn)
-    shutil.rmtree(os.path.join(rt.root, container_id), ignore_errors=True)
+    st.remove_state_dir(rt.root, container_id)
 
 
 def _wait_stopped(record: st.Record, timeout: float = 10.0) -> None:

@@ -98,6 +98,21 @@ def load_record(root: str, container_id: str) -> Record:
     return Record(**data)
 
 
+def remove_state_dir(root: str, container_id: str) -> None:
+    """Remove ``<root>/<id>`` (flat: state.json, exec.fifo, temp files); shutil is not needed."""
+    path = os.path.join(root, container_id)
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except FileNotFoundError:
+            pass
+    os.rmdir(path)
+
+
 def save_record(root: str, record: Record) -> None:
     # tmpfs under /run and re-derived from the kernel: atomic, no fsync needed
     atomic_write_json(os.path.join(root, record.id, "state.json"), record.to_json(),
