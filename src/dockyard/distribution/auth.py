@@ -105,7 +105,7 @@ class TokenCache:
         scopes: Iterable[str],
         auth: AuthConfig | None,
         *,
-        ssl: bool = True,
+        ssl: Any = True,
         offline: bool = False,
     ) -> tuple[str, str]:
         """Return (access token, refresh token) for the scopes, fetching when needed."""
@@ -124,7 +124,7 @@ async def fetch_token(
     scopes: list[str],
     auth: AuthConfig | None,
     *,
-    ssl: bool = True,
+    ssl: Any = True,
     offline: bool = False,
 ) -> _Token:
     if auth is not None and auth.registry_token:

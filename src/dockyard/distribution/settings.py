@@ -41,6 +41,8 @@ class RegistrySettings:
     chunk_size: int = 0  # 0: monolithic blob uploads; otherwise PATCH chunks of this many bytes
     compression_level: int = 1
     user_agent: str = "dockyard/0.1"
+    # Docker's per-registry TLS files: <dir>/<host[:port]>/{*.crt, *.cert + *.key}
+    certs_dirs: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/dockyard/certs.d")
 
     @classmethod
     def from_daemon_config(cls, config: Mapping[str, Any]) -> RegistrySettings:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -38,6 +40,7 @@ __all__ = [
     "registry_error",
     "session_scope",
     "status_error",
+    "tls_context",
 ]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -49,24 +52,58 @@ class Endpoint:
     url: str  # scheme://host[:port][/prefix], no trailing slash
     verify_tls: bool = True
     mirror: bool = False
+    tls: ssl.SSLContext | None = field(default=None, compare=False)  # from certs.d
 
     @property
-    def ssl(self) -> bool:
-        # aiohttp: True = default verification, False = none
+    def ssl(self) -> ssl.SSLContext | bool:
+        # aiohttp: True = default verification, False = none, or a context of our own
+        if self.tls is not None and self.url.startswith("https://"):
+            return self.tls
         return self.verify_tls
+
+
+def tls_context(authority: str, verify: bool, certs_dirs: Iterable[str]) -> ssl.SSLContext | None:
+    """Docker's certs.d: ``<dir>/<host[:port]>/*.crt`` are extra CA roots, ``*.cert`` with
+    the ``*.key`` of the same name a client certificate. None when no such directory."""
+    for base in certs_dirs:
+        directory = os.path.join(base, authority)
+        if not os.path.isdir(directory):
+            continue
+        ctx = ssl.create_default_context()
+        if not verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            try:
+                if name.endswith(".crt"):
+                    ctx.load_verify_locations(cafile=path)
+                elif name.endswith(".cert"):
+                    key = path[: -len(".cert")] + ".key"
+                    if not os.path.exists(key):
+                        raise InvalidArgument(f"missing key {key} for client certificate {path}")
+                    ctx.load_cert_chain(path, key)
+            except (ssl.SSLError, OSError) as exc:
+                raise InvalidArgument(f"bad certificate file {path}: {exc}") from exc
+        return ctx
+    return None
 
 
 async def endpoints_for(domain: str, settings: RegistrySettings, *, pull: bool) -> list[Endpoint]:
     out: list[Endpoint] = []
     if pull:
         for url in settings.mirrors_for(domain):
-            insecure = await asyncio.to_thread(settings.is_insecure, URL(url).authority)
-            out.append(Endpoint(url, verify_tls=not insecure, mirror=True))
+            authority = URL(url).authority
+            insecure = await asyncio.to_thread(settings.is_insecure, authority)
+            tls = await asyncio.to_thread(tls_context, authority, not insecure, settings.certs_dirs)
+            out.append(Endpoint(url, verify_tls=not insecure, mirror=True, tls=tls))
     host = "registry-1.docker.io" if domain == "docker.io" else domain
-    if await asyncio.to_thread(settings.is_insecure, domain):
-        out += [Endpoint(f"https://{host}", verify_tls=False), Endpoint(f"http://{host}")]
+    insecure = await asyncio.to_thread(settings.is_insecure, domain)
+    tls = await asyncio.to_thread(tls_context, domain, not insecure, settings.certs_dirs)
+    if insecure:
+        out += [Endpoint(f"https://{host}", verify_tls=False, tls=tls), Endpoint(f"http://{host}")]
     else:
-        out.append(Endpoint(f"https://{host}"))
+        out.append(Endpoint(f"https://{host}", tls=tls))
     return out
 
 
@@ -255,10 +292,10 @@ class RegistryClient:
     ) -> aiohttp.ClientResponse:
         origin = url.origin()
         for _ in range(self.settings.max_redirects + 1):
-            ssl = self.endpoint.ssl if url.origin() == origin else True
+            tls = self.endpoint.ssl if url.origin() == origin else True
             try:
                 resp = await self.session.request(
-                    method, url, headers=headers, data=data, ssl=ssl, allow_redirects=False
+                    method, url, headers=headers, data=data, ssl=tls, allow_redirects=False
                 )
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise Unavailable(f'{method.capitalize()} "{url}": {_describe(exc)}') from exc

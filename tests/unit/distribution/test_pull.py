@@ -528,3 +528,28 @@ def test_pull_all_tags_follows_pagination(store: Any) -> None:
         assert store.resolve(f"{reg.host}/app:{tag}").id == img.image_id
     statuses = [e["status"] for e in events if e.get("status", "").startswith("Status:")]
     assert statuses == [f"Status: Downloaded newer image for {reg.host}/app"]
+
+
+def test_secure_registry_trusts_only_certs_d(store: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.distribution import settings as settings_mod
+    from tests.unit.distribution.fake_registry import self_signed_context
+
+    # pretend loopback is not insecure, so certificates are verified as for any registry
+    monkeypatch.setattr(settings_mod, "_DEFAULT_INSECURE", ())
+    reg = FakeRegistry()
+    img = small_image()
+    reg.add_image("app", "latest", img)
+    ctx = self_signed_context(str(tmp_path))
+    reg.port = r.free_port()
+    certs = tmp_path / "certs.d"
+    strict = RegistrySettings(read_timeout=5, certs_dirs=(str(certs),))
+
+    async def go() -> Any:
+        async with serve(reg, ssl_context=ctx):
+            return await pull(store, f"127.0.0.1:{reg.port}/app", settings=strict)
+
+    with pytest.raises(Unavailable, match="(?i)certificate"):
+        run(go())
+    (certs / f"127.0.0.1:{reg.port}").mkdir(parents=True)
+    (certs / f"127.0.0.1:{reg.port}" / "ca.crt").write_bytes((tmp_path / "cert.pem").read_bytes())
+    assert run(go()).image_id == img.image_id
