@@ -548,7 +548,7 @@ def test_secure_registry_trusts_only_certs_d(store: Any, tmp_path: Any, monkeypa
         async with serve(reg, ssl_context=ctx):
             return await pull(store, f"127.0.0.1:{reg.port}/app", settings=strict)
 
-    with pytest.raises(Unavailable, match="(?i)certificate"):
+    with pytest.raises(Unavailable, match=r"(?i)certificate"):
         run(go())
     (certs / f"127.0.0.1:{reg.port}").mkdir(parents=True)
     (certs / f"127.0.0.1:{reg.port}" / "ca.crt").write_bytes((tmp_path / "cert.pem").read_bytes())
