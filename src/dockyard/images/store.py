@@ -12,14 +12,13 @@ import json
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
 from dockyard.atomic import atomic_write_json
-from dockyard.errors import Conflict, ImageNotFound, Internal, InvalidArgument, NotFound
+from dockyard.errors import ImageNotFound, Internal, InvalidArgument, NotFound
 from dockyard.images.blobs import BlobStore, BlobWriter
 from dockyard.images.layers import Layer, LayerStore, chain_id_of
 from dockyard.images.refs import RefIndex, familiar_match
@@ -401,7 +400,7 @@ class ImageStore:
                 continue
             if dangling is False and not img.repo_tags:
                 continue
-            if label and not _labels_match(img.labels, label):
+            if label and not labels_match(img.labels, label):
                 continue
             if before_t is not None and img.created_unix >= before_t:
                 continue
@@ -449,130 +448,6 @@ class ImageStore:
 
     # -- removal ---------------------------------------------------------------------------
 
-    def remove(
-        self,
-        name_or_id: str,
-        *,
-        force: bool = False,
-        noprune: bool = False,
-        users: ContainerUse = _no_users,
-    ) -> builtins.list[dict[str, str]]:
-        """``docker rmi``, with Docker's conflict rules (daemon/images/image_delete.go).
-
-        ``users(image_id)`` lists the containers using an image as (id, running) pairs.
-        Returns ``[{"Untagged": ref}, ..., {"Deleted": id}, ...]`` as the API answers.
-        Raises Conflict with Docker's wording.
-        """
-        with self.lock:
-            img = self.resolve(name_or_id)
-            image_id = img.id
-            records: builtins.list[dict[str, str]] = []
-            refs = self.refs.refs_of(image_id)
-            by_id = _is_id_prefix(image_id, name_or_id)
-            removed_ref = False
-            if not by_id:
-                ref = parse_reference(name_or_id)
-                if ref.digest is None:
-                    ref = ref.with_default_tag()
-                if not force and _single_reference(refs):
-                    using = list(users(image_id))
-                    if using:
-                        raise Conflict(
-                            f'conflict: unable to remove repository reference "{name_or_id}" '
-                            f"(must force) - container {using[0][0][:12]} is using its "
-                            f"referenced image {img.short_id}"
-                        )
-                self.untag(ref)
-                records.append({"Untagged": ref.familiar()})
-                refs = self.refs.refs_of(image_id)
-                if ref.digest is None and not any(
-                    r.digest is None and r.name == ref.name for r in refs
-                ):
-                    remaining = []
-                    for r in refs:
-                        if r.digest is not None and r.name == ref.name:
-                            self.refs.remove(r)
-                            records.append({"Untagged": r.familiar()})
-                        else:
-                            remaining.append(r)
-                    refs = remaining
-                if refs:
-                    return records
-                removed_ref = True
-            elif _single_reference(refs):
-                self._check_conflict(img, users, hard=True, soft=not force, references=False)
-                for r in refs:
-                    self.refs.remove(r)
-                    records.append({"Untagged": r.familiar()})
-            self._delete_helper(image_id, records, force, not noprune, removed_ref, users)
-            return records
-
-    def _check_conflict(
-        self, img: Image, users: ContainerUse, *, hard: bool, soft: bool, references: bool
-    ) -> tuple[str, bool] | None:
-        """Returns None or raises; (message, used) is only for the quiet prune path."""
-        using = list(users(img.id))
-        msg: str | None = None
-        is_hard = False
-        if hard and self.children(img.id):
-            msg, is_hard = "image has dependent child images", True
-        elif hard and any(running for _, running in using):
-            cid = next(c for c, running in using if running)
-            msg, is_hard = f"image is being used by running container {cid[:12]}", True
-        elif soft and references and self.refs.refs_of(img.id):
-            msg = "image is referenced in multiple repositories"
-        elif soft and using:
-            msg = f"image is being used by stopped container {using[0][0][:12]}"
-        if msg is None:
-            return None
-        how = "cannot be forced" if is_hard else "must be forced"
-        raise Conflict(f"conflict: unable to delete {img.short_id} ({how}) - {msg}")
-
-    def _delete_helper(
-        self,
-        image_id: str,
-        records: builtins.list[dict[str, str]],
-        force: bool,
-        prune: bool,
-        quiet: bool,
-        users: ContainerUse,
-    ) -> None:
-        img = self.get(image_id)
-        try:
-            self._check_conflict(img, users, hard=True, soft=not force, references=True)
-        except Conflict:
-            if quiet and (self.refs.refs_of(image_id) or self.children(image_id) or users(image_id)):
-                return
-            raise
-        for r in self.refs.refs_of(image_id):
-            self.refs.remove(r)
-            records.append({"Untagged": r.familiar()})
-        removed_layers = self._delete_image(img)
-        records.append({"Deleted": image_id})
-        records.extend({"Deleted": c} for c in removed_layers)
-        if prune and img.parent:
-            try:
-                self.get(img.parent)
-            except ImageNotFound:
-                return
-            self._delete_helper(img.parent, records, False, True, True, users)
-
-    def _delete_image(self, img: Image) -> builtins.list[str]:
-        """Drop the record, then every layer of it no other image or container uses."""
-        os.unlink(self._record_path(img.id))
-        self._cache.pop(img.id, None)
-        self.blobs.delete_blob(img.id)
-        still_used = self.layers_in_use()
-        removed = []
-        for chain in reversed(img.chain_ids):
-            if chain not in still_used and self.layers.has(chain):
-                self.layers.delete(chain)
-                removed.append(chain)
-        for m in img.manifests:
-            if not any(m in self._load(i).manifests for i in self.image_ids()):
-                self.blobs.delete_blob(m)
-        return removed
-
     def layers_in_use(self) -> set[str]:
         used: set[str] = set()
         for image_id in self.image_ids():
@@ -584,6 +459,19 @@ class ImageStore:
                 chain = self.layers.get(chain).parent if self.layers.has(chain) else None
         return used
 
+    def remove(
+        self,
+        name_or_id: str,
+        *,
+        force: bool = False,
+        noprune: bool = False,
+        users: ContainerUse = _no_users,
+    ) -> builtins.list[dict[str, str]]:
+        """``docker rmi`` with Docker's conflict rules (see :func:`removal.remove`)."""
+        from dockyard.images import removal
+
+        return removal.remove(self, name_or_id, force=force, noprune=noprune, users=users)
+
     def prune(
         self,
         *,
@@ -592,76 +480,16 @@ class ImageStore:
         label: Sequence[str] = (),
         until: float | None = None,
     ) -> tuple[builtins.list[dict[str, str]], int]:
-        """``docker image prune``: dangling images (every unused image with ``all``) that no
-        container uses. Returns (records, bytes reclaimed)."""
-        records: builtins.list[dict[str, str]] = []
-        reclaimed = 0
-        with self.lock:
-            before = {c: self.layers.get(c).size for c in self.layers.list() if self.layers.has(c)}
-            for img in self.list():
-                if self.children(img.id) or users(img.id):
-                    continue
-                if not all and (img.repo_tags or img.repo_digests):
-                    continue
-                if label and not _labels_match(img.labels, label):
-                    continue
-                if until is not None and img.created_unix >= until:
-                    continue
-                try:
-                    self.get(img.id)
-                except ImageNotFound:
-                    continue
-                try:
-                    records.extend(self.remove(img.id, force=True, users=users))
-                except Conflict:
-                    continue
-            after = set(self.layers.list())
-            reclaimed = sum(size for c, size in before.items() if c not in after)
-            reclaimed += self.gc()
-        return records, reclaimed
+        """``docker image prune`` (see :func:`removal.prune`): (records, bytes reclaimed)."""
+        from dockyard.images import removal
+
+        return removal.prune(self, all=all, users=users, label=label, until=until)
 
     def gc(self, grace: float = GC_GRACE) -> int:
-        """Delete what nothing references and that is older than ``grace`` seconds (so a
-        pull or push in flight keeps its fresh layers and blobs): layers no image or container
-        uses, blobs that are no image's config or manifest nor a kept layer's compressed form,
-        and half-deleted layer directories. Returns the bytes of blobs and layers freed."""
-        cutoff = time.time() - grace
-        freed = 0
-        with self.lock:
-            used = self.layers_in_use()
-            keep_diffs: set[str] = set()
-            for chain in self.layers.list():
-                d = self.layers.dir_of(chain)
-                meta = os.path.join(d, "meta.json")
-                try:
-                    old = os.lstat(meta).st_mtime < cutoff
-                except FileNotFoundError:  # killed while deleting it: finish the job
-                    if os.lstat(d).st_mtime < cutoff:
-                        shutil.rmtree(d, ignore_errors=True)
-                    continue
-                layer = self.layers.get(chain)
-                if chain not in used and old:
-                    freed += layer.size
-                    self.layers.delete(chain)
-                else:
-                    keep_diffs.add(layer.diff_id)
-            referenced: set[str] = set()
-            for image_id in self.image_ids():
-                referenced.add(image_id)
-                referenced.update(self._load(image_id).manifests)
-            for name in os.listdir(self.compressed_dir):
-                diff_id = "sha256:" + name.removesuffix(".json")
-                if diff_id in keep_diffs:
-                    referenced.update(k["digest"] for k in self.compressed_for(diff_id))
-                elif os.lstat(os.path.join(self.compressed_dir, name)).st_mtime < cutoff:
-                    os.unlink(os.path.join(self.compressed_dir, name))
-            for digest in self.blobs.list_blobs():
-                path = self.blobs.blob_path(digest)
-                st = os.lstat(path)
-                if digest not in referenced and st.st_mtime < cutoff:
-                    freed += st.st_size
-                    self.blobs.delete_blob(digest)
-        return freed
+        """Unreferenced layers and blobs older than ``grace`` s (see :func:`removal.gc`)."""
+        from dockyard.images import removal
+
+        return removal.gc(self, grace)
 
     # -- containers' root filesystems (rootfs.py) -----------------------------------------
 
@@ -759,32 +587,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _labels_match(labels: dict[str, str], wanted: Sequence[str]) -> bool:
+def labels_match(labels: dict[str, str], wanted: Sequence[str]) -> bool:
     for item in wanted:
         key, eq, value = item.partition("=")
         if key not in labels or (eq and labels[key] != value):
             return False
     return True
-
-
-def _is_id_prefix(image_id: str, text: str) -> bool:
-    """Docker's isImageIDPrefix."""
-    return bool(text) and (image_id.startswith(text) or image_id[7:].startswith(text))
-
-
-def _single_reference(refs: Sequence[Reference]) -> bool:
-    """Docker's isSingleReference: at most one tag, and digests only of that repository."""
-    if len(refs) <= 1:
-        return len(refs) == 1
-    single: Reference | None = None
-    canonical: set[str] = set()
-    for r in refs:
-        if r.digest is not None:
-            canonical.add(r.name)
-        elif single is None:
-            single = r
-        else:
-            return False
-    if single is None:
-        single = refs[0]
-    return len(canonical) == 1 and single.name in canonical
