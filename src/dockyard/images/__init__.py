@@ -31,8 +31,9 @@ at any moment leaves the store as it was before the operation or after it.
 
 Entry point: :class:`ImageStore`. Modules: blobs, unpack (layer tar -> directory, hostile
 input refused), tarsplit (directory -> exact tar), layers, refs (names), store (images),
-removal (rmi/prune rules, gc), rootfs (overlay/copy snapshots, diff, commit, export), diff (tar writing,
-``docker diff``), archive (save/load/import), bootstrap (a busybox image from the host).
+removal (rmi/prune rules, gc), rootfs (overlay/copy snapshots, diff, commit, export),
+diff (tar writing, ``docker diff``), archive (save/load/import), bootstrap (a busybox image
+from the host).
 """
 
 from dockyard.images.layers import Layer, chain_id_of
