@@ -7,6 +7,7 @@ a reload needs no restart. Image events (``pull``, ``push``) go on the engine's 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -29,11 +30,46 @@ from dockyard.errors import InvalidArgument, Unavailable
 __all__ = ["DistributionService"]
 
 
+class _SharedPull:
+    """One pull that several requests wait for: each gets every message, from the start."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.listeners: list[ProgressCallback] = []
+        self.task: asyncio.Task[PullResult] | None = None
+        self.joined = 0
+
+    def emit(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        for listener in list(self.listeners):
+            listener(message)
+
+    async def join(self, progress: ProgressCallback | None) -> PullResult:
+        """Wait for the pull; the last request to go away (client gone) cancels it."""
+        if progress is not None:
+            for message in self.messages:
+                progress(message)
+            self.listeners.append(progress)
+        assert self.task is not None
+        self.joined += 1
+        try:
+            return await asyncio.shield(self.task)
+        except asyncio.CancelledError:
+            if self.joined == 1:
+                self.task.cancel()
+            raise
+        finally:
+            self.joined -= 1
+            if progress is not None:
+                self.listeners.remove(progress)
+
+
 class DistributionService:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self._settings: RegistrySettings | None = None
         self._settings_key: tuple[str, float] | None = None
+        self._pulls: dict[tuple[str, str, str], _SharedPull] = {}
 
     def settings(self) -> RegistrySettings:
         path = str(getattr(self.engine.cfg, "config_file", "") or "")
@@ -68,6 +104,19 @@ class DistributionService:
         auth: AuthConfig | None,
         platform: str | None,
         progress: ProgressCallback | None,
+    ) -> PullResult:
+        """Pull; a second request for the same image while it runs joins the first."""
+        key = (ref, platform or "", auth.username if auth else "")
+        shared = self._pulls.get(key)
+        if shared is None:
+            shared = _SharedPull()
+            self._pulls[key] = shared
+            shared.task = asyncio.create_task(self._pull(ref, auth, platform, shared.emit))
+            shared.task.add_done_callback(lambda _t: self._pulls.pop(key, None))
+        return await shared.join(progress)
+
+    async def _pull(
+        self, ref: str, auth: AuthConfig | None, platform: str | None, progress: ProgressCallback
     ) -> PullResult:
         result = await pull(
             self._store(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -169,3 +170,27 @@ def test_pull_without_a_tag_pulls_every_tag(server: _Server) -> None:
                              auth_config={"username": "alice", "password": "pw"}))
     assert lines[-1]["status"] == f"Status: Downloaded newer image for {repo}"
     assert {t for i in server.engine.images.list() for t in i.repo_tags} >= {f"{repo}:a", f"{repo}:b"}
+
+
+def test_concurrent_pulls_of_one_image_share_one_download(server: _Server) -> None:
+    img = r.TestImage([r.layer_tar([r.file("big", os.urandom(400_000))])])
+    server.registry.add_image("shared", "1", img)
+    server.registry.faults.slow_blob = 0.5  # keep the first pull busy while the second comes
+    repo = f"{server.registry.host}/shared"
+    outputs: list[list[dict[str, Any]]] = []
+
+    def one() -> None:
+        client = docker.APIClient(base_url=server.url, version="1.41")
+        outputs.append(list(client.pull(repo, tag="1", stream=True, decode=True,
+                                        auth_config={"username": "alice", "password": "pw"})))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(outputs) == 2
+    for out in outputs:
+        assert out[-1]["status"] == f"Status: Downloaded newer image for {repo}:1"
+    blob_gets = [p for m, p, _ in server.registry.log if m == "GET" and img.layers[0].digest in p]
+    assert len(blob_gets) == 1
