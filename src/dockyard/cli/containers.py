@@ -7,7 +7,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from urllib.parse import quote
 
 from dockyard.cli.context import Context, Parser, StatusError, UsageError
 from dockyard.cli.format import (
@@ -22,6 +21,7 @@ from dockyard.cli.format import (
     tabulate,
     truncate,
 )
+from dockyard.client.wire import quote
 from dockyard.errors import DockyardError, NotFound
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up

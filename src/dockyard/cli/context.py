@@ -109,13 +109,29 @@ def _binary(stream: Any) -> Any:
     return getattr(stream, "buffer", stream)
 
 
+# argparse wraps every message in gettext, and each gettext call searches the disk for a
+# catalogue (and imports locale): ~30 calls per command line. The CLI speaks English only.
+argparse._ = lambda message: message  # type: ignore[attr-defined]
+argparse.ngettext = (  # type: ignore[attr-defined]
+    lambda singular, plural, n: singular if n == 1 else plural)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """A fixed width: argparse would import shutil (and with it bz2, lzma, ...) to ask the
+    terminal, once per add_argument."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=100, max_help_position=30)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with docker's manners: usage errors exit 125, help goes to our stdout."""
 
     def __init__(self, ctx: Context, command: str, usage: str, description: str = "", *,
                  short_help: bool = True) -> None:
         super().__init__(prog=f"dockyard {command}", usage=f"dockyard {command} {usage}",
-                         description=description, add_help=False, allow_abbrev=False)
+                         description=description, add_help=False, allow_abbrev=False,
+                         formatter_class=_Formatter)
         self.ctx = ctx
         self.command = command
         flags = ("-h", "--help") if short_help else ("--help",)  # run: -h is --hostname

@@ -3,8 +3,6 @@ login, logout (and the ``image`` group's ls/inspect/rm/prune, see groups.py)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from dockyard.cli.context import Context, Parser, StatusError, UsageError
 from dockyard.cli.format import (
     ago,
@@ -15,6 +13,7 @@ from dockyard.cli.format import (
     short_id,
     truncate,
 )
+from dockyard.client.wire import quote
 from dockyard.errors import DockyardError
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from dockyard.cli import prune
 from dockyard.cli.containers import for_each
 from dockyard.cli.context import Context, Parser, UsageError
 from dockyard.cli.format import parse_filters, render_list, short_id
+from dockyard.client.wire import quote
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 

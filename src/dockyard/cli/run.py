@@ -22,10 +22,10 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from urllib.parse import quote
 
 from dockyard.cli.context import Context, Parser, StatusError, UsageError
 from dockyard.client.streams import STDERR, SYSERR, Hijacked
+from dockyard.client.wire import quote
 from dockyard.errors import DockyardError, ImageNotFound
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up

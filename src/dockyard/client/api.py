@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from urllib.parse import quote, urlencode
 
 from dockyard import errors
 from dockyard.client.streams import Hijacked, json_stream
 from dockyard.client.transport import Endpoint, connect, parse_host
-from dockyard.client.wire import Connection, Response
+from dockyard.client.wire import Connection, Response, quote, urlencode
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 

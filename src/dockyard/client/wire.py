@@ -25,9 +25,22 @@ TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Connection", "ProtocolError", "Response"]
+__all__ = ["Connection", "ProtocolError", "Response", "quote", "urlencode"]
 
 MAX_HEADER_BYTES = 65536
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(text: str, safe: str = "/") -> str:
+    """Percent-encode like urllib.parse.quote (which costs ~3 ms of start-up to import)."""
+    keep = _UNRESERVED | frozenset(safe.encode())
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in text.encode())
+
+
+def urlencode(pairs: list[tuple[str, str]]) -> str:
+    """``k=v&k2=v2`` with quote_plus-style escaping, like urllib.parse.urlencode."""
+    return "&".join(f"{quote(k, '').replace('%20', '+')}={quote(v, '').replace('%20', '+')}"
+                    for k, v in pairs)
 
 
 class ProtocolError(ConnectionError):

@@ -80,3 +80,13 @@ def test_silent_close_is_a_connection_reset() -> None:
     conn, _ = _serve(b"")
     with pytest.raises(ConnectionResetError):
         conn.request("GET", "/x")
+
+
+@pytest.mark.parametrize("text", ["a b/c:d@e", "é%&=?+", "sha256:abc", '{"a":["b c"]}', ""])
+def test_quote_and_urlencode_match_urllib(text: str) -> None:
+    import urllib.parse
+
+    from dockyard.client.wire import quote, urlencode
+    assert quote(text, "/:@") == urllib.parse.quote(text, safe="/:@")
+    assert urlencode([("k", text), ("names", "x y")]) == urllib.parse.urlencode(
+        [("k", text), ("names", "x y")])
