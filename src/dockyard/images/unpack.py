@@ -439,6 +439,12 @@ class _Unpacker:
             os.utime(p, ns=(_ns(info.mtime), _ns(info.mtime)), follow_symlinks=False)
 
 
+def _contents_to_file(info: tarfile.TarInfo) -> bool:
+    """Will the entry's contents be written to a file (and so referenced by tar-split)?"""
+    base = info.name.rstrip("/").rsplit("/", 1)[-1]
+    return info.isreg() and info.size > 0 and not base.startswith(WHITEOUT_PREFIX)
+
+
 def unpack_layer(
     stream: BinaryIO,
     layer_dir: str,
@@ -465,10 +471,16 @@ def unpack_layer(
                     if info.sparse is not None:
                         raise InvalidArgument(f"layer entry {info.name!r}: sparse files are not supported")
                     split.raw(reader.take(last_end, info.offset_data))
+                    # contents that land in a file are referenced, not kept: let the reader
+                    # drop them as they stream by (a 10 GB file must not be held in memory)
+                    to_file = _contents_to_file(info)
+                    reader.discard_before(info.offset_data + (info.size if to_file else 0))
                     before = len(split.paths)
                     unpacker.entry(info, tar)
-                    if len(split.paths) > before:
-                        last_end = info.offset_data + info.size  # contents referenced, not copied
+                    if (len(split.paths) > before) != to_file:
+                        raise InvalidArgument(f"layer entry {info.name!r}: contents not stored")
+                    if to_file:
+                        last_end = info.offset_data + info.size
                     elif info.size > RAW_PAYLOAD_MAX:
                         raise InvalidArgument(f"layer entry {info.name!r}: unexpected contents")
                     else:

@@ -214,6 +214,19 @@ def test_layer_tar_is_rebuilt_byte_for_byte(store: ImageStore, fmt: int) -> None
     assert b"".join(store.layer_tar(chain)) == data
 
 
+def test_a_big_file_streams_through_without_being_held_in_memory(store: ImageStore) -> None:
+    import tracemalloc
+
+    data = make_tar(entry("big", F, b"\xab" * (48 << 20)))
+    tracemalloc.start()
+    try:
+        store.apply_layer(None, io.BytesIO(data))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak
+
+
 def test_names_that_are_not_utf8_round_trip(store: ImageStore) -> None:
     name = b"caf\xe9-latin1".decode("utf-8", "surrogateescape")
     data = make_tar(entry(name, F, b"x"), entry("d/", D), entry(f"d/{name}", F, b"y"))
