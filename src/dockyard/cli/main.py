@@ -171,6 +171,11 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, stdout: Any = 
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # `dockyard ps | head -1`: the reader left. Point stdout at /dev/null so that the
+        # interpreter's final flush does not complain, as the Python docs recommend.
+        if argv is None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
         return 0
     finally:
         ctx.close()
