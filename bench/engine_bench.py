@@ -1,0 +1,207 @@
+"""Engine benchmark: `run --rm busybox true` end to end, memory per container, 20 parallel starts.
+
+Three set-ups, measured in turn (interleaved, so drift hits all alike):
+
+    ours       dockyard CLI  -> Dockyard daemon
+    docker+dy  docker CLI    -> Dockyard daemon
+    reference  docker CLI    -> dockerd + containerd + runc   (when dockerd is installed)
+
+Each on a private socket and data root; the busybox image is made from /bin/busybox and, for
+dockerd, moved over with save | load. Prints medians and ratios, then RSS/PSS of each daemon
+and of each per-container monitor (ours) vs containerd-shim-runc-v2 with N running containers.
+
+    sudo .venv/bin/python bench/engine_bench.py [--runs 15] [--containers 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "src"))
+
+from tests.support.engine_daemon import DOCKER, EngineDaemon  # noqa: E402
+
+DOCKYARD = os.path.join(REPO, ".venv", "bin", "dockyard")
+
+
+def mem(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in KiB from /proc/<pid>/smaps_rollup."""
+    rss = pss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def children_named(name: str) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    if f.read().strip() == name:
+                        out.append(int(p))
+            except OSError:
+                continue
+    return out
+
+
+class Reference:
+    """dockerd (with its own containerd) on private paths."""
+
+    def __init__(self) -> None:
+        self.root = tempfile.mkdtemp(prefix="dy-ref-")
+        self.sock = os.path.join(self.root, "docker.sock")
+        self.host = "unix://" + self.sock
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(os.path.join(self.root, "dockerd.log"), "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["dockerd", "-H", self.host, "--data-root", os.path.join(self.root, "data"),
+             "--exec-root", os.path.join(self.root, "exec"), "--pidfile", os.path.join(self.root, "d.pid"),
+             "--bridge", "none", "--iptables=false"],
+            stdout=log, stderr=log, start_new_session=True)
+        for _ in range(300):
+            if subprocess.run([DOCKER, "-H", self.host, "version"], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("dockerd did not start")
+
+    def docker(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([DOCKER, "-H", self.host, *args], input=input, capture_output=True, check=False)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            ids = self.docker("ps", "-aq").stdout.split()
+            if ids:
+                self.docker("rm", "-f", *[i.decode() for i in ids])
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(30)
+        subprocess.run(["umount", "-R", os.path.join(self.root, "data")], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, capture_output=True, env=env, check=False)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {p.stderr.decode()}")
+    return dt
+
+
+def parallel(cli: list[str], n: int, env: dict[str, str]) -> float:
+    def one(_: int) -> str:
+        return subprocess.run([*cli, "run", "-d", "--network", "none", "busybox", "sleep", "60"],
+                              capture_output=True, check=True, env=env).stdout.decode().strip()
+
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        ids = list(pool.map(one, range(n)))
+    subprocess.run([*cli, "rm", "-f", *ids], capture_output=True, check=True, env=env)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--containers", type=int, default=10)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root", file=sys.stderr)
+        return 1
+    ours = EngineDaemon()
+    ref: Reference | None = None
+    try:
+        ours.start()
+        ours.load_busybox()
+        env = dict(os.environ, DOCKYARD_HOST=ours.host)
+        setups: dict[str, list[str]] = {
+            "ours (dockyard CLI -> dockyard)": [DOCKYARD],
+            "docker CLI -> dockyard": [DOCKER, "-H", ours.host],
+        }
+        if shutil.which("dockerd"):
+            ref = Reference()
+            ref.start()
+            saved = ours.docker("save", "busybox").stdout
+            ref.docker("load", input=saved)
+            setups["reference (docker CLI -> dockerd)"] = [DOCKER, "-H", ref.host]
+        results: dict[str, dict[str, list[float]]] = {k: {"default": [], "none": []} for k in setups}
+        for name, cli in setups.items():  # warm-up
+            timed([*cli, "run", "--rm", "busybox", "true"], env)
+        for _ in range(args.runs):
+            for name, cli in setups.items():
+                results[name]["default"].append(timed([*cli, "run", "--rm", "busybox", "true"], env))
+                results[name]["none"].append(timed([*cli, "run", "--rm", "--network", "none", "busybox", "true"], env))
+        print(f"\n`run --rm busybox true`, median of {args.runs} (seconds)")
+        ref_name = "reference (docker CLI -> dockerd)"
+        for mode in ("default", "none"):
+            print(f"  network {mode}:")
+            for name in setups:
+                med = statistics.median(results[name][mode])
+                ratio = ""
+                if ref_name in results and name != ref_name:
+                    ratio = f"   {med / statistics.median(results[ref_name][mode]):.2f}x the reference"
+                print(f"    {name:40s} {med:.3f}{ratio}")
+        print("\nstart + remove 20 containers in parallel (seconds)")
+        par = {name: parallel(cli, 20, env) for name, cli in setups.items()}
+        for name, t in par.items():
+            ratio = f"   {t / par[ref_name]:.2f}x the reference" if ref_name in par and name != ref_name else ""
+            print(f"    {name:40s} {t:.3f}{ratio}")
+        print(f"\nmemory with {args.containers} running containers (KiB)")
+        for i in range(args.containers):
+            ours.docker("run", "-d", "--network", "none", "busybox", "sleep", "300")
+            if ref is not None:
+                ref.docker("run", "-d", "busybox", "sleep", "300")
+        time.sleep(1)
+        assert ours.proc is not None
+        rss, pss = mem(ours.proc.pid)
+        print(f"    dockyard daemon        RSS {rss:7d}  PSS {pss:7d}")
+        mons = []
+        cdir = os.path.join(ours.exec_root, "containers")
+        for cid in os.listdir(cdir):
+            with contextlib.suppress(OSError, ValueError), open(os.path.join(cdir, cid, "monitor.json")) as f:
+                mons.append(mem(int(json.load(f)["monitor_pid"])))
+        if mons:
+            print(f"    dockyard monitor (x{len(mons)}) RSS {statistics.median(m[0] for m in mons):7.0f}  "
+                  f"PSS {statistics.median(m[1] for m in mons):7.0f}  (median per container)")
+        if ref is not None and ref.proc is not None:
+            rss, pss = mem(ref.proc.pid)
+            print(f"    dockerd                RSS {rss:7d}  PSS {pss:7d}")
+            for cpid in children_named("containerd"):
+                r, p = mem(cpid)
+                print(f"    containerd (pid {cpid})  RSS {r:7d}  PSS {p:7d}")
+            shims = [mem(p) for p in children_named("containerd-shim")]
+            if shims:
+                print(f"    containerd-shim (x{len(shims)}) RSS {statistics.median(s[0] for s in shims):7.0f}  "
+                      f"PSS {statistics.median(s[1] for s in shims):7.0f}  (median per container)")
+    finally:
+        ours.cleanup()
+        if ref is not None:
+            ref.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
