@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -34,13 +35,14 @@ def our_registry() -> Iterator[Served]:
     served = start_registry(os.path.join(root, "data"))
     yield served
     stop_registry(served)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def busybox_image() -> r.TestImage:
+def busybox_image(tmp_path_factory: pytest.TempPathFactory) -> r.TestImage:
     if not busybox.have_busybox():
         pytest.skip("busybox-static is not installed")
-    root = busybox.make_rootfs(tempfile.mkdtemp(prefix="dyb-") + "/rootfs")
+    root = busybox.make_rootfs(str(tmp_path_factory.mktemp("bb") / "rootfs"))
     extra = r.layer_tar([r.directory("data"), r.file("data/hello", b"hello from a layer\n")])
     return r.TestImage([busybox.layer_tar_bytes(root), extra])
 

@@ -176,10 +176,20 @@ def test_same_ids_digests_and_trees_as_dockerd(registry: r.GoRegistry, store: An
             assert not diff, repr(diff)
             assert mine_tree == their_tree
         # and dockerd pulls what we push
-        store.tag(ours.image_id, f"{registry.host}/it/ours:9")
-        asyncio.run(push(store, f"{registry.host}/it/ours:9", settings=SETTINGS))
-        dockerd.docker("pull", f"{registry.host}/it/ours:9")
-        back = json.loads(dockerd.docker("image", "inspect", f"{registry.host}/it/ours:9").stdout)[0]
-        assert back["Id"] == ours.image_id
+        # and dockerd pulls what we push, to the Go registry and to ours (fresh: real uploads)
+        from tests.interop.registry.conftest import start_registry, stop_registry
+
+        served_root = tempfile.mkdtemp(prefix="dyo-", dir="/tmp")
+        served = start_registry(served_root)
+        try:
+            for host in (registry.host, served.host):
+                store.tag(ours.image_id, f"{host}/it/ours:9")
+                asyncio.run(push(store, f"{host}/it/ours:9", settings=SETTINGS))
+                dockerd.docker("pull", f"{host}/it/ours:9")
+                back = json.loads(dockerd.docker("image", "inspect", f"{host}/it/ours:9").stdout)[0]
+                assert back["Id"] == ours.image_id
+        finally:
+            stop_registry(served)
+            shutil.rmtree(served_root, ignore_errors=True)
     finally:
         dockerd.cleanup()
