@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable, Iterator
 
-__all__ = ["CHUNK", "exact_chunks", "host_arch", "now_rfc3339"]
+__all__ = ["CHUNK", "exact_chunks", "host_arch", "now_rfc3339", "tmp_name", "writer_alive"]
 
 CHUNK = 1 << 20
 
@@ -33,3 +34,28 @@ def exact_chunks(
             raise short()
         size -= len(chunk)
         yield chunk
+
+
+def _start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat (None for a zombie or a missing process)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
+def tmp_name(kind: str) -> str:
+    """``<kind>-<pid>.<start time>-<random>``: names what a writer puts in tmp/, so that a
+    later open can tell leftovers of dead processes (pids get reused) from live work."""
+    return f"{kind}-{os.getpid()}.{_start_time(os.getpid())}-{os.urandom(6).hex()}"
+
+
+def writer_alive(name: str) -> bool:
+    """Is the process that made the tmp/ entry ``name`` (see :func:`tmp_name`) still running?"""
+    parts = name.split("-")
+    if len(parts) < 3:
+        return False
+    pid, _, start = parts[1].partition(".")
+    return pid.isdigit() and _start_time(int(pid)) == start

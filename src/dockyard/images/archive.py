@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.errors import Internal, InvalidArgument, NotFound, Unsupported
-from dockyard.images._util import host_arch, now_rfc3339
+from dockyard.images._util import host_arch, now_rfc3339, tmp_name
 from dockyard.images.diff import TarWriter
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference, parse_reference
@@ -308,7 +308,7 @@ def load(store: ImageStore, stream: BinaryIO) -> list[str]:
     Returns what Docker prints: tag references (familiar form) of tagged images, ids
     ("sha256:...") of untagged ones.
     """
-    tmp = os.path.join(store.tmp_dir, f"load-{os.getpid()}-{os.urandom(6).hex()}")
+    tmp = os.path.join(store.tmp_dir, tmp_name("load"))
     os.mkdir(tmp, 0o700)
     try:
         with decompressed(stream) as raw:

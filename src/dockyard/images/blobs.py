@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from dockyard.atomic import fsync_dir
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.images._util import tmp_name
 from dockyard.oci.digest import Digest, Digester
 
 __all__ = ["BlobStore", "BlobWriter"]
@@ -33,7 +34,7 @@ class BlobWriter:
         self._expected = Digest.parse(expected) if expected else None
         self._size = size
         self._hasher = Digester(self._expected.algorithm if self._expected else "sha256")
-        self._tmp = os.path.join(store.tmp_dir, f"blob-{os.getpid()}-{os.urandom(6).hex()}")
+        self._tmp = os.path.join(store.tmp_dir, tmp_name("blob"))
         self._fd: int | None = os.open(
             self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644
         )

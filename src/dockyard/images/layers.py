@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from dockyard.atomic import fsync_dir
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.images._util import tmp_name
 from dockyard.images.tarsplit import iter_tar
 from dockyard.images.unpack import unpack_layer
 from dockyard.oci.digest import Digest
@@ -118,7 +119,7 @@ class LayerStore:
             chain = chain_id_of([parent, expected_diff_id] if parent else [expected_diff_id])
             if self.has(chain):
                 return chain, expected_diff_id
-        tmp = os.path.join(self.tmp_dir, f"layer-{os.getpid()}-{os.urandom(6).hex()}")
+        tmp = os.path.join(self.tmp_dir, tmp_name("layer"))
         os.mkdir(tmp, 0o700)
         try:
             result = unpack_layer(stream, tmp, lowers=lowers, allow_devices=allow_devices)

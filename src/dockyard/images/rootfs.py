@@ -30,13 +30,12 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.atomic import atomic_write_json
 from dockyard.errors import Conflict, Internal, InvalidArgument, NotFound, Unsupported
-from dockyard.images._util import host_arch, now_rfc3339
+from dockyard.images._util import host_arch, now_rfc3339, tmp_name
 from dockyard.images.diff import (
     changes,
     naive_changes,
@@ -92,7 +91,8 @@ def overlay_supported(scratch: str) -> bool:
         return False
     from dockyard.linux import libc
 
-    d = tempfile.mkdtemp(prefix=f"probe-{os.getpid()}-", dir=scratch)
+    d = os.path.join(scratch, tmp_name("probe"))
+    os.mkdir(d, 0o700)
     try:
         for sub in ("l", "u", "w", "m"):
             os.mkdir(os.path.join(d, sub))
@@ -185,7 +185,7 @@ class RootfsManager:
         chain = None
         if image_id is not None:
             chain = self.store.get(image_id).top_layer
-        tmp = os.path.join(self.store.tmp_dir, f"rootfs-{os.getpid()}-{os.urandom(6).hex()}")
+        tmp = os.path.join(self.store.tmp_dir, tmp_name("rootfs"))
         os.mkdir(tmp, 0o700)
         try:
             if self.driver == "overlay":
@@ -252,7 +252,7 @@ class RootfsManager:
             self.unmount(cid)
         except NotFound:
             pass
-        trash = os.path.join(self.store.tmp_dir, f"rm-{os.getpid()}-{os.urandom(6).hex()}")
+        trash = os.path.join(self.store.tmp_dir, tmp_name("rm"))
         os.rename(d, trash)
         shutil.rmtree(trash, ignore_errors=True)
 
@@ -321,7 +321,8 @@ class RootfsManager:
             base = dict(self.store.get(m.image_id).config)
         diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
         history = list(base.get("history") or [])
-        fd, tmp = tempfile.mkstemp(prefix=f"commit-{os.getpid()}-", dir=self.store.tmp_dir)
+        tmp = os.path.join(self.store.tmp_dir, tmp_name("commit"))
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(fd, "w+b") as f:
                 self.diff_tar(cid, f)

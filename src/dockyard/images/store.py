@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 from dockyard.atomic import atomic_write_json
 from dockyard.errors import ImageNotFound, Internal, InvalidArgument, NotFound
+from dockyard.images._util import writer_alive
 from dockyard.images.blobs import BlobStore, BlobWriter
 from dockyard.images.layers import Layer, LayerStore, chain_id_of
 from dockyard.images.refs import RefIndex, familiar_match
@@ -119,11 +120,9 @@ class ImageStore:
     # -- housekeeping ----------------------------------------------------------------------
 
     def _clean_tmp(self) -> None:
-        """Remove what dead writers left in tmp/ (names carry the writer's pid)."""
+        """Remove what dead writers left in tmp/ (names say who wrote them: tmp_name)."""
         for name in os.listdir(self.tmp_dir):
-            parts = name.split("-")
-            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
-            if pid and pid != os.getpid() and _alive(pid):
+            if writer_alive(name):
                 continue
             p = os.path.join(self.tmp_dir, name)
             if os.path.isdir(p) and not os.path.islink(p):
@@ -577,14 +576,6 @@ class ImageStore:
 
     def config_bytes(self, image_id: str) -> bytes:
         return self.blobs.read_blob(image_id)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def labels_match(labels: dict[str, str], wanted: Sequence[str]) -> bool:

@@ -53,7 +53,7 @@ def test_sigkill_during_apply_layer_leaves_no_partial_layer(tmp_path: os.PathLik
         while time.monotonic() < deadline and not started:
             for name in os.listdir(tmp):
                 diff = os.path.join(tmp, name, "diff", "d")
-                if name.startswith(f"layer-{child.pid}-") and os.path.isdir(diff) and len(os.listdir(diff)) > 50:
+                if name.startswith(f"layer-{child.pid}.") and os.path.isdir(diff) and len(os.listdir(diff)) > 50:
                     started = True
             time.sleep(0.01)
         assert started, "the child never got going"

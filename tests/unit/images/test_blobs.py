@@ -77,3 +77,16 @@ def test_reopen_removes_leftovers_of_dead_writers(tmp_path: os.PathLike[str]) ->
     os.makedirs(os.path.join(store.tmp_dir, "layer-99999999-abc", "diff"))
     ImageStore(str(tmp_path), driver="copy")
     assert os.listdir(store.tmp_dir) == []
+
+
+def test_reopen_keeps_live_work_and_removes_work_of_a_reused_pid(tmp_path: os.PathLike[str]) -> None:
+    store = ImageStore(str(tmp_path), driver="copy")
+    with store.blob_writer(digest(b"abc")) as live:
+        live.write(b"ab")
+        # our pid, but another start time: a previous process that had the same pid
+        stale = os.path.join(store.tmp_dir, f"layer-{os.getpid()}.1-abcdef")
+        os.makedirs(stale)
+        ImageStore(str(tmp_path), driver="copy")
+        assert not os.path.exists(stale)
+        live.write(b"c")
+        assert live.commit() == digest(b"abc")
