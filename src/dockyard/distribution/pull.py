@@ -104,6 +104,8 @@ async def pull(
         events.status(f"Pulling from {reference.path}", reference.tag or reference.digest)
         config_raw = await _fetch_config(client, reference, manifest.config)
         diff_ids = _diff_ids(config_raw, manifest)
+        if platform is not None:
+            _check_platform(config_raw, want, reference)
         image_id = str(Digest.of(config_raw, Digest.parse(manifest.config.digest).algorithm))
         before = await asyncio.to_thread(_current_id, store, reference)
         await _fetch_layers(store, client, reference, manifest, diff_ids, settings, events, spool_dir)
@@ -246,6 +248,19 @@ def _diff_ids(config_raw: bytes, manifest: Manifest) -> list[str]:
     return list(diff_ids)
 
 
+def _check_platform(config_raw: bytes, want: Platform, ref: Reference) -> None:
+    """An explicit --platform must match a single-platform image (dockerd 20.10's check)."""
+    config = json.loads(config_raw)
+    os_name = str(config.get("os") or "linux")
+    arch = str(config.get("architecture") or "")
+    if (os_name, arch) != (want.os, want.architecture):
+        actual = "/".join(p for p in (os_name, arch, str(config.get("variant") or "")) if p)
+        raise NotFound(
+            f"image with reference {ref.familiar()} was found but does not match the specified "
+            f"platform: wanted {want}, actual: {actual}"
+        )
+
+
 # -- layers ---------------------------------------------------------------------------------
 
 
@@ -369,7 +384,7 @@ async def _stream_blob(
             continue
         try:
             skip = 0
-            if resp.status == 206 and offset:
+            if resp.status == 206:
                 start = _range_start(resp.headers.get("Content-Range", ""))
                 if start != offset:
                     raise Unavailable(f"registry answered range {start} for {offset} of {desc.digest}")

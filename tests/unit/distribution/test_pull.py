@@ -553,3 +553,11 @@ def test_secure_registry_trusts_only_certs_d(store: Any, tmp_path: Any, monkeypa
     (certs / f"127.0.0.1:{reg.port}").mkdir(parents=True)
     (certs / f"127.0.0.1:{reg.port}" / "ca.crt").write_bytes((tmp_path / "cert.pem").read_bytes())
     assert run(go()).image_id == img.image_id
+
+
+def test_explicit_platform_must_match_a_single_platform_image(store: Any, snapshot: Any) -> None:
+    reg = FakeRegistry()
+    reg.add_image("app", "latest", small_image(architecture="amd64"))
+    _fail(reg, store, snapshot, NotFound, "does not match the specified platform: wanted linux/arm64",
+          platform="linux/arm64")
+    assert pull_from(reg, store, "app", platform="linux/amd64").image_id
