@@ -240,15 +240,15 @@ _INSPECT_PATHS = {
 
 
 def inspect_object(ctx: Context, name: str, kind: str | None, size: bool = False) -> Any:
-    kinds = [kind] if kind else ["container", "image", "volume", "network"]
-    for k in kinds:
+    if kind:  # a typed inspect shows the daemon's own error, as docker does
+        params = {"size": True} if size and kind == "container" else {}
+        return ctx.client.get(_INSPECT_PATHS[kind].format(quote(name, safe="/:@")), **params)
+    for k in ("container", "image", "volume", "network"):
         params = {"size": True} if size and k == "container" else {}
         try:
             return ctx.client.get(_INSPECT_PATHS[k].format(quote(name, safe="/:@")), **params)
         except NotFound:
             continue
-    if kind:
-        raise DockyardError(f"Error: No such {kind}: {name}")
     raise DockyardError(f"Error: No such object: {name}")
 
 
@@ -274,10 +274,13 @@ def inspect_many(ctx: Context, names: list[str], kind: str | None, fmt: str | No
         try:
             objects.append(inspect_object(ctx, name, kind, size))
         except DockyardError as exc:
-            ctx.err(exc.message + "\n")
+            prefix = "Error response from daemon: " if hasattr(exc, "status") else ""
+            ctx.err(f"{prefix}{exc.message}\n")
             failed = True
     if objects or not fmt:
         print_inspect(ctx, objects, fmt)
+    else:
+        ctx.out("\n")  # docker's template writer still ends its (empty) output
     return 1 if failed else 0
 
 
@@ -305,7 +308,7 @@ def top(ctx: Context, args: list[str]) -> int:
     reply = ctx.client.get(f"/containers/{quote(ns.container)}/top",
                            ps_args=" ".join(ns.ps_args) or None)
     lines = [reply.get("Titles") or []] + (reply.get("Processes") or [])
-    ctx.out(tabulate(lines))
+    ctx.out(tabulate(lines, min_width=20))
     return 0
 
 
@@ -595,7 +598,12 @@ def rename(ctx: Context, args: list[str]) -> int:
     p.add_argument("container")
     p.add_argument("new_name")
     ns = p.parse(args)
-    ctx.client.post(f"/containers/{quote(ns.container)}/rename", name=ns.new_name)
+    try:
+        ctx.client.post(f"/containers/{quote(ns.container)}/rename", name=ns.new_name)
+    except DockyardError as exc:
+        prefix = "Error response from daemon: " if hasattr(exc, "status") else ""
+        raise StatusError(1, f"{prefix}{exc.message}\n"
+                             f"Error: failed to rename container named {ns.container}") from None
     return 0
 
 

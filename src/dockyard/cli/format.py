@@ -29,12 +29,13 @@ MIN_WIDTH = 10
 PADDING = 3
 
 
-def tabulate(lines: Sequence[Sequence[str]]) -> str:
-    """Align tab-separated cells like tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)."""
+def tabulate(lines: Sequence[Sequence[str]], min_width: int = MIN_WIDTH) -> str:
+    """Align tab-separated cells like tabwriter.NewWriter(out, min_width, 1, 3, ' ', 0)
+    (docker uses 10, and 20 for ``top``)."""
     widths: dict[int, int] = {}
     for cells in lines:
         for i, cell in enumerate(cells[:-1]):
-            widths[i] = max(widths.get(i, 0), len(cell) + PADDING, MIN_WIDTH)
+            widths[i] = max(widths.get(i, 0), len(cell) + PADDING, min_width)
     out = []
     for cells in lines:
         parts = [cell.ljust(widths[i]) for i, cell in enumerate(cells[:-1])]

@@ -14,7 +14,7 @@ CONTAINER = {name: ("run" if name in ("run", "create", "start", "attach", "exec"
     "run", "create", "start", "attach", "exec", "logs", "stop", "kill", "rm", "restart", "wait",
     "inspect", "top", "stats", "cp", "diff", "commit", "export", "rename", "pause", "unpause",
     "update", "port")}
-CONTAINER |= {"ls": ("containers", "ps"), "ps": ("containers", "ps"), "list": ("containers", "ps"),
+CONTAINER |= {"inspect": ("groups", "container_inspect"), "ls": ("containers", "ps"), "ps": ("containers", "ps"), "list": ("containers", "ps"),
               "remove": ("containers", "rm"), "prune": ("prune", "container_prune")}
 IMAGE = {name: ("images", name) for name in (
     "pull", "push", "tag", "save", "load", "history")}
@@ -50,6 +50,11 @@ def image(ctx: Context, args: list[str]) -> int:
 
 def system(ctx: Context, args: list[str]) -> int:
     return _dispatch(ctx, "system", args, SYSTEM)
+
+
+def container_inspect(ctx: Context, args: list[str]) -> int:
+    from dockyard.cli.containers import inspect
+    return inspect(ctx, args, kind="container", command="container inspect")
 
 
 def image_inspect(ctx: Context, args: list[str]) -> int:

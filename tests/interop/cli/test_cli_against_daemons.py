@@ -353,3 +353,19 @@ def test_the_seed_command_in_a_real_terminal(engine: Engine) -> None:
     assert pane.splitlines()[0] == "Hello World!"
     assert "EXIT=0" in pane
     assert name not in engine.ok("ps", "-a", "--format", "{{.Names}}").split()
+
+
+@pytest.mark.parametrize("command", [
+    "inspect nosuch", "container inspect nosuch", "image inspect nosuch",
+    "volume inspect nosuch", "inspect -f {{.Id}} nosuch", "rm nosuch", "stop nosuch",
+    "start nosuch", "logs nosuch", "exec nosuch true", "rmi nosuch", "pause nosuch",
+    "wait nosuch", "port nosuch", "top nosuch", "diff nosuch", "rename nosuch x", "kill nosuch",
+    "restart nosuch", "volume rm nosuch", "tag nosuch x", "history nosuch", "attach nosuch",
+    "export nosuch", "commit nosuch", "cp nosuch:/a /tmp/", "update --memory 10m nosuch",
+])
+def test_errors_for_missing_objects_read_like_dockers(engine: Engine, command: str) -> None:
+    """Same daemon, same words: stdout, stderr and exit status equal the docker CLI's."""
+    ours = engine.dy(*command.split())
+    theirs = engine.docker(*command.split())
+    assert (ours.returncode, ours.stdout, ours.stderr) == (
+        theirs.returncode, theirs.stdout, theirs.stderr)
