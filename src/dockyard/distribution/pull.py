@@ -106,7 +106,6 @@ async def pull(
         diff_ids = _diff_ids(config_raw, manifest)
         if platform is not None:
             _check_platform(config_raw, want, reference)
-        image_id = str(Digest.of(config_raw, Digest.parse(manifest.config.digest).algorithm))
         before = await asyncio.to_thread(_current_id, store, reference)
         await _fetch_layers(store, client, reference, manifest, diff_ids, settings, events, spool_dir)
         repo_digest = f"{reference.name}@{top_digest}"
