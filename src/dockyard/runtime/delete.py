@@ -7,7 +7,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, ContainerNotFound
 from dockyard.runtime import state as st
 
 if TYPE_CHECKING:
@@ -17,7 +17,13 @@ __all__ = ["delete"]
 
 
 def delete(rt: Runtime, container_id: str, force: bool = False) -> None:
-    record, status = rt.load(container_id)
+    try:
+        record, status = rt.load(container_id)
+    except ContainerNotFound:
+        # a create killed before it wrote state.json leaves only its directory behind
+        if force and os.path.isdir(os.path.join(rt.root, container_id)):
+            st.remove_state_dir(rt.root, container_id)
+        raise
     if status in ("running", "paused") and not force:
         raise Conflict(f"cannot delete container {container_id} that is not stopped: {status}")
     cg = rt.cgroup(record)

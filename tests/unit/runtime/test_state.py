@@ -117,3 +117,11 @@ def test_list_reports_every_container(rt: Runtime) -> None:
     _save(rt, _record("a"))
     _save(rt, _record("b", start=1))
     assert [(s.id, s.status) for s in rt.list()] == [("a", "running"), ("b", "stopped")]
+
+
+def test_forced_delete_clears_a_directory_left_by_an_interrupted_create(rt: Runtime) -> None:
+    os.makedirs(os.path.join(rt.root, "half"))
+    os.mkfifo(os.path.join(rt.root, "half", "exec.fifo"))
+    with pytest.raises(ContainerNotFound):
+        rt.delete("half", force=True)
+    assert not os.path.exists(os.path.join(rt.root, "half"))
