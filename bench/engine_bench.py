@@ -148,7 +148,7 @@ def main() -> int:
             ref.docker("load", input=saved)
             setups["reference (docker CLI -> dockerd)"] = [DOCKER, "-H", ref.host]
         results: dict[str, dict[str, list[float]]] = {k: {"default": [], "none": []} for k in setups}
-        for name, cli in setups.items():  # warm-up
+        for cli in setups.values():  # warm-up
             timed([*cli, "run", "--rm", "busybox", "true"], env)
         for _ in range(args.runs):
             for name, cli in setups.items():
@@ -170,7 +170,7 @@ def main() -> int:
             ratio = f"   {t / par[ref_name]:.2f}x the reference" if ref_name in par and name != ref_name else ""
             print(f"    {name:40s} {t:.3f}{ratio}")
         print(f"\nmemory with {args.containers} running containers (KiB)")
-        for i in range(args.containers):
+        for _ in range(args.containers):
             ours.docker("run", "-d", "--network", "none", "busybox", "sleep", "300")
             if ref is not None:
                 ref.docker("run", "-d", "busybox", "sleep", "300")

@@ -8,6 +8,7 @@ the record here is what we last learned, reconciled on restart (:meth:`restore`)
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import logging
@@ -16,7 +17,7 @@ import re
 import shutil
 import signal as signals
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from dockyard.daemon import mounts as mountlib
@@ -311,10 +312,10 @@ class ContainerService(ContainerExtras):
         created: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.created_waiters[c.id] = created
         sock = self.spawner.spawn(mon_cfg)
-        client = await MonitorClient.from_socket(sock, lambda ev, cid=c.id: self._on_monitor_event(cid, ev))
+        client = await MonitorClient.from_socket(sock, self._event_handler(c.id))
         self.monitors[c.id] = client
-        waiter = asyncio.ensure_future(client.closed.wait())
-        done, _ = await asyncio.wait({created, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(client.closed.wait())
+        done, _ = await asyncio.wait([created, waiter], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         if created not in done:
             self.monitors.pop(c.id, None)
@@ -375,7 +376,6 @@ class ContainerService(ContainerExtras):
             lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
                      "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes",
                      "ff02::2\tip6-allrouters"]
-            lines += [str(h).replace(":", "\t", 1)[::-1].replace("\t", " ", 0)[::-1] for h in []]
             for extra in c.host_config.get("ExtraHosts") or []:
                 host, _, ip = str(extra).partition(":")
                 lines.append(f"{ip}\t{host}")
@@ -398,6 +398,9 @@ class ContainerService(ContainerExtras):
             f.write(host_resolv)
 
     # ---- monitor events -------------------------------------------------------------
+    def _event_handler(self, cid: str) -> Callable[[dict[str, Any]], None]:
+        return lambda ev: self._on_monitor_event(cid, ev)
+
     def _on_monitor_event(self, cid: str, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
         if kind in ("created", "error"):
@@ -895,7 +898,7 @@ class ContainerService(ContainerExtras):
             state: dict[str, Any] | None = None
             if os.path.exists(sock_path):
                 try:
-                    client = await MonitorClient.connect(sock_path, lambda ev, cid=c.id: self._on_monitor_event(cid, ev))
+                    client = await MonitorClient.connect(sock_path, self._event_handler(c.id))
                     state = await asyncio.wait_for(client.request("state"), 5)
                     if state.get("running"):
                         self.monitors[c.id] = client
@@ -947,7 +950,7 @@ class ContainerService(ContainerExtras):
             task.cancel()
 
     # ---- queries ----------------------------------------------------------------------
-    def list(self, *, all_: bool, limit: int, filters: dict[str, list[str]], images_resolve: Any = None) -> list[Container]:
+    def list(self, *, all_: bool, limit: int, filters: dict[str, builtins.list[str]], images_resolve: Any = None) -> builtins.list[Container]:
         out = sorted(self.containers.values(), key=lambda c: c.created, reverse=True)
         if not all_ and not filters.get("status") and not filters.get("exited"):
             out = [c for c in out if c.state.running or c.state.status == "restarting"]
@@ -957,7 +960,7 @@ class ContainerService(ContainerExtras):
             out = out[:limit]
         return out
 
-    def _match(self, c: Container, key: str, values: list[str]) -> bool:
+    def _match(self, c: Container, key: str, values: builtins.list[str]) -> bool:
         if key == "status":
             return c.state.status in values
         if key == "name":
@@ -999,7 +1002,7 @@ class ContainerService(ContainerExtras):
             return True
         raise InvalidArgument(f"invalid filter '{key}'")
 
-    async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
+    async def prune(self, filters: dict[str, builtins.list[str]]) -> tuple[builtins.list[str], int]:
         deleted = []
         until = parse_time(filters["until"][0]) if filters.get("until") and "T" in filters["until"][0] else \
             (float(filters["until"][0]) if filters.get("until") else 0.0)
@@ -1030,7 +1033,7 @@ def _graph_data(rootfs: Any) -> dict[str, Any]:
     return data
 
 
-_HOST_CAPS: list[frozenset[str]] = []
+_HOST_CAPS: builtins.list[frozenset[str]] = []
 
 
 def _host_caps() -> frozenset[str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -88,7 +89,7 @@ class VolumeStore:
                 continue
         return out
 
-    def remove(self, name: str, *, in_use_by: list[str] | None = None) -> None:
+    def remove(self, name: str, *, in_use_by: builtins.list[str] | None = None) -> None:
         vol = self.get(name)
         if in_use_by:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(in_use_by)}]")

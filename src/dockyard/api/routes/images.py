@@ -49,7 +49,8 @@ async def list_images(request: web.Request) -> web.Response:
         dangling = value in ("true", "1")
     imgs = await asyncio.to_thread(
         store.list, all=qbool(request, "all"), dangling=dangling, reference=flt.get("reference", []),
-        label=flt.get("label", []), before=(flt.get("before") or [None])[0], since=(flt.get("since") or [None])[0])
+        label=flt.get("label", []), before=(flt.get("before") or [""])[0] or None,
+        since=(flt.get("since") or [""])[0] or None)
     users = _users(engine_of(request))
     return web.json_response([shapes.image_summary(i, len(users(i.id))) for i in imgs])
 
