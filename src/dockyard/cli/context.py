@@ -21,11 +21,33 @@ __all__ = ["Context", "Parser", "StatusError", "UsageError"]
 
 
 class UsageError(Exception):
-    """Bad flags or arguments: docker prints the message and exits 125."""
+    """Bad flags or arguments. Docker prints, for a flag error (exit 125)::
 
-    def __init__(self, message: str, command: str = "") -> None:
+        unknown flag: --bogus
+
+        Usage:  docker ps [OPTIONS]
+
+        Run 'docker ps --help' for more information
+
+    and for a wrong number of arguments (exit 1) ``docker: 'docker rm' requires at least 1
+    argument``, the usage, and ``See 'docker rm --help' for more information``.
+    """
+
+    def __init__(self, message: str, command: str = "", *, usage: str = "",
+                 status: int = 125, hint: str = "Run") -> None:
         super().__init__(message)
         self.command = command
+        self.usage = usage
+        self.status = status
+        self.hint = hint
+
+    def render(self) -> str:
+        text = f"{self}\n"
+        if self.usage:
+            text += f"\nUsage:  {self.usage}\n"
+        if self.command:
+            text += f"\n{self.hint} 'dockyard {self.command} --help' for more information\n"
+        return text
 
 
 class StatusError(Exception):
@@ -145,7 +167,36 @@ class Parser(argparse.ArgumentParser):
         return ns
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, self.command)
+        """Translate argparse's complaints into docker's words."""
+        usage = self.usage or ""
+        quoted = f"'dockyard {self.command}'"
+        if message.startswith("unrecognized arguments: "):
+            token = message.split(": ", 1)[1].split()[0]
+            if token.startswith("--"):
+                raise UsageError(f"unknown flag: {token.split('=')[0]}", self.command, usage=usage)
+            if token.startswith("-") and len(token) > 1:
+                raise UsageError(f"unknown shorthand flag: '{token[1]}' in {token}",
+                                 self.command, usage=usage)
+            allowed = [a for a in self._actions if not a.option_strings]
+            what = (f"requires at most {len(allowed)} argument{'s' * (len(allowed) > 1)}"
+                    if allowed else "accepts no arguments")
+            raise UsageError(f"dockyard: {quoted} {what}", self.command, usage=usage, status=1)
+        if message.startswith("the following arguments are required"):
+            positionals = [a for a in self._actions if not a.option_strings]
+            at_least = any(a.nargs in ("+", "*", argparse.REMAINDER) for a in positionals)
+            self.requires(sum(1 for a in positionals
+                              if a.nargs not in ("?", "*", argparse.REMAINDER)), at_least)
+        if message.startswith("argument ") and "expected one argument" in message:
+            flag = message.split()[1].rstrip(":").split("/")[-1]
+            raise UsageError(f"flag needs an argument: {flag}", self.command, usage=usage)
+        raise UsageError(message, self.command, usage=usage)
+
+    def requires(self, count: int, at_least: bool = True) -> NoReturn:
+        """``docker: 'docker rm' requires at least 1 argument`` (exit 1)."""
+        what = f"at least {count}" if at_least else str(count)
+        noun = "argument" if count == 1 else "arguments"
+        raise UsageError(f"dockyard: 'dockyard {self.command}' requires {what} {noun}",
+                         self.command, usage=self.usage or "", status=1, hint="See")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise StatusError(status, (message or "").rstrip())

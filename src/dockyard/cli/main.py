@@ -153,10 +153,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, stdout: Any = 
             return 1
         return run_command(ctx, command, cmd_args)
     except UsageError as exc:
-        ctx.err(f"{exc}\n")
-        if exc.command:
-            ctx.err(f"See 'dockyard {exc.command} --help'.\n")
-        return 125
+        ctx.err(exc.render())
+        return exc.status
     except StatusError as exc:
         if exc.message:
             ctx.err(f"{exc.message}\n")

@@ -502,7 +502,7 @@ def exec(ctx: Context, args: list[str]) -> int:
     p.add_argument("command", nargs=argparse.REMAINDER)
     ns = p.parse(args)
     if not ns.command:
-        raise UsageError('"dockyard exec" requires at least 2 arguments.', "exec")
+        p.requires(2)
     if ns.tty and ns.interactive and not ns.detach and not ctx.is_tty(ctx.stdin):
         raise StatusError(1, "the input device is not a TTY")
     client = ctx.client

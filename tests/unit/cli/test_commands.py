@@ -226,7 +226,19 @@ def test_multi_target_commands_report_each_failure(fake_daemon: FakeDaemon) -> N
 
 def test_usage_errors_exit_125_and_unknown_commands_exit_1(fake_daemon: FakeDaemon) -> None:
     code, _, err = cli(fake_daemon, "ps", "--bogus")
-    assert code == 125 and "See 'dockyard ps --help'." in err
+    assert code == 125
+    assert err == ("unknown flag: --bogus\n\nUsage:  dockyard ps [OPTIONS]\n\n"
+                   "Run 'dockyard ps --help' for more information\n")
+    code, _, err = cli(fake_daemon, "rm")
+    assert code == 1 and err.startswith("dockyard: 'dockyard rm' requires at least 1 argument\n")
+    code, _, err = cli(fake_daemon, "rename", "a")
+    assert code == 1 and err.startswith("dockyard: 'dockyard rename' requires 2 arguments\n")
+    code, _, err = cli(fake_daemon, "exec", "x")
+    assert code == 1 and "requires at least 2 arguments" in err
+    code, _, err = cli(fake_daemon, "logs", "--tail")
+    assert code == 125 and err.startswith("flag needs an argument: --tail\n")
+    code, _, err = cli(fake_daemon, "ps", "extra")
+    assert code == 1 and err.startswith("dockyard: 'dockyard ps' accepts no arguments\n")
     code, _, err = cli(fake_daemon, "frobnicate")
     assert code == 1 and "'frobnicate' is not a dockyard command" in err
     code, out, _ = cli(fake_daemon, "ps", "--help")
