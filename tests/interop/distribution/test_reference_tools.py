@@ -193,3 +193,11 @@ def test_same_ids_digests_and_trees_as_dockerd(registry: r.GoRegistry, store: An
             shutil.rmtree(served_root, ignore_errors=True)
     finally:
         dockerd.cleanup()
+
+
+def test_search_falls_back_to_the_go_registry_catalog(registry: r.GoRegistry) -> None:
+    from dockyard.distribution import search
+
+    r.upload(registry.url, "findme/tool", "1", r.TestImage([r.layer_tar([r.file("t", b"t")])]))
+    found = asyncio.run(search(f"{registry.host}/findme", settings=SETTINGS))
+    assert [x["name"] for x in found] == ["findme/tool"]
