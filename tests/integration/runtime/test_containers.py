@@ -245,3 +245,26 @@ def test_container_side_hooks(bundle: Bundle, tmp_path: Any) -> None:
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["status"] == "running"
     assert json.loads(out.read_text())["status"] == "creating"
+
+
+def test_oom_score_adj_is_applied(bundle: Bundle) -> None:
+    bundle.spec["process"]["oomScoreAdj"] = 500
+    res = bundle.run(["cat", "/proc/self/oom_score_adj"])
+    assert res.stdout.strip() == "500", res.stderr
+
+
+def test_rootfs_on_an_overlay_mount_made_by_the_caller(bundle: Bundle, tmp_path: Any) -> None:
+    lower = os.path.join(bundle.path, "rootfs")
+    upper, work, merged = (tmp_path / "upper", tmp_path / "work", tmp_path / "merged")
+    for d in (upper, work, merged):
+        d.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={lower},upperdir={upper},workdir={work}", str(merged)], check=True)
+    try:
+        bundle.spec["root"]["path"] = str(merged)
+        res = bundle.run(["sh", "-c", "echo written > /new-file; cat /new-file"])
+        assert res.stdout.strip() == "written", res.stderr
+        assert (upper / "new-file").read_text() == "written\n"  # landed in the upper dir
+        assert not os.path.exists(os.path.join(lower, "new-file"))
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
