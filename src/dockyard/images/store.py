@@ -26,7 +26,7 @@ from dockyard.images.refs import RefIndex, familiar_match
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference, parse_reference
 
-__all__ = ["ContainerUse", "Image", "ImageStore", "parse_time"]
+__all__ = ["ContainerUse", "Image", "ImageRecord", "ImageStore", "parse_time"]
 
 GC_GRACE = 3600.0  # seconds an unreferenced layer or blob is left alone (work in flight)
 
@@ -87,12 +87,17 @@ def parse_time(text: str) -> float:
     return dt.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
-@dataclass
-class _Record:
-    config: dict[str, Any]
+@dataclass(frozen=True)
+class ImageRecord:
+    """What the store caches per image; ``Image`` values are built from it on each call (so
+    callers may change an ``Image``'s config dict without touching the cache)."""
+
+    config_raw: bytes
+    created: str
+    diff_ids: tuple[str, ...]
     parent: str
-    manifests: list[str]
-    chain_ids: list[str]
+    manifests: tuple[str, ...]
+    chain_ids: tuple[str, ...]
     size: int
 
 
@@ -112,7 +117,7 @@ class ImageStore:
             os.makedirs(d, exist_ok=True)
         self.refs = RefIndex(os.path.join(self.root, "repositories.json"))
         self.lock = threading.RLock()
-        self._cache: dict[str, _Record] = {}
+        self._cache: dict[str, ImageRecord] = {}
         from dockyard.images.rootfs import RootfsManager
 
         self.rootfs = RootfsManager(self, driver)
@@ -245,7 +250,7 @@ class ImageStore:
         with self.lock:
             manifests: list[str] = []
             if os.path.exists(self._record_path(image_id)):
-                old = self._load(image_id)
+                old = self.record(image_id)
                 manifests = list(old.manifests)
                 parent = parent if parent is not None else old.parent
             if manifest is not None:
@@ -253,7 +258,7 @@ class ImageStore:
                 if mdigest not in manifests:
                     manifests.append(mdigest)
             if parent:
-                self._load(parent)  # must exist
+                self.record(parent)  # must exist
             record = {"id": image_id, "parent": parent or "", "manifests": manifests}
             atomic_write_json(self._record_path(image_id), record)
             self._cache.pop(image_id, None)
@@ -266,46 +271,48 @@ class ImageStore:
                 self.tag(image_id, tag)
         return image_id
 
-    def _load(self, image_id: str) -> _Record:
+    def record(self, image_id: str) -> ImageRecord:
+        """The cached record of an image (raises ImageNotFound)."""
         rec = self._cache.get(image_id)
         if rec is not None:
             return rec
         try:
             with open(self._record_path(image_id), "rb") as f:
                 meta = json.load(f)
-            config = json.loads(self.blobs.read_blob(image_id))
+            raw = self.blobs.read_blob(image_id)
         except (FileNotFoundError, NotFound):
             raise ImageNotFound(image_id) from None
-        diff_ids = list(config.get("rootfs", {}).get("diff_ids", []))
-        chains = [chain_id_of(diff_ids[: i + 1]) for i in range(len(diff_ids))]
+        config = json.loads(raw)
+        diff_ids = tuple(config.get("rootfs", {}).get("diff_ids", []))
+        chains = tuple(chain_id_of(diff_ids[: i + 1]) for i in range(len(diff_ids)))
         size = 0
         for chain in chains:
             try:
                 size += self.layers.get(chain).size
             except NotFound:
                 pass
-        rec = _Record(config, meta.get("parent", ""), list(meta.get("manifests", [])), chains, size)
+        rec = ImageRecord(
+            raw, str(config.get("created") or ""), diff_ids, meta.get("parent", ""),
+            tuple(meta.get("manifests", [])), chains, size,
+        )
         self._cache[image_id] = rec
         return rec
 
     def _image(self, image_id: str, refs: Sequence[Reference] | None = None) -> Image:
-        rec = self._load(image_id)
+        rec = self.record(image_id)
         if refs is None:
             refs = self.refs.refs_of(image_id)
-        tags = tuple(r.familiar() for r in refs if r.digest is None)
-        digests = tuple(r.familiar() for r in refs if r.digest is not None)
-        diff_ids = tuple(rec.config.get("rootfs", {}).get("diff_ids", []))
         return Image(
             id=image_id,
-            config=rec.config,
-            repo_tags=tags,
-            repo_digests=digests,
-            layers=diff_ids,
-            chain_ids=tuple(rec.chain_ids),
+            config=json.loads(rec.config_raw),
+            repo_tags=tuple(r.familiar() for r in refs if r.digest is None),
+            repo_digests=tuple(r.familiar() for r in refs if r.digest is not None),
+            layers=rec.diff_ids,
+            chain_ids=rec.chain_ids,
             size=rec.size,
-            created=str(rec.config.get("created") or ""),
+            created=rec.created,
             parent=rec.parent,
-            manifests=tuple(rec.manifests),
+            manifests=rec.manifests,
         )
 
     def image_ids(self) -> list[str]:
@@ -349,7 +356,7 @@ class ImageStore:
         r = ref if isinstance(ref, Reference) else parse_reference(ref)
         if r.digest is not None:
             raise InvalidArgument("refusing to create a tag with a digest reference")
-        self._load(image_id)
+        self.record(image_id)
         self.refs.add(r.with_default_tag(), image_id)
 
     def untag(self, ref: str | Reference) -> str:
@@ -363,7 +370,7 @@ class ImageStore:
         return image_id
 
     def children(self, image_id: str) -> list[str]:
-        return [i for i in self.image_ids() if self._load(i).parent == image_id]
+        return [i for i in self.image_ids() if self.record(i).parent == image_id]
 
     def list(
         self,
@@ -382,7 +389,7 @@ class ImageStore:
         """
         index = self.refs.all()
         ids = self.image_ids()
-        parents = {self._load(i).parent for i in ids}
+        parents = {self.record(i).parent for i in ids}
         before_t = self.resolve(before).created_unix if before else None
         since_t = self.resolve(since).created_unix if since else None
         out = []
@@ -450,7 +457,7 @@ class ImageStore:
     def layers_in_use(self) -> set[str]:
         used: set[str] = set()
         for image_id in self.image_ids():
-            used.update(self._load(image_id).chain_ids)
+            used.update(self.record(image_id).chain_ids)
         for top in self.rootfs.chains_in_use():
             chain: str | None = top
             while chain is not None and chain not in used:

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from dockyard.errors import InvalidArgument
 from dockyard.images import ImageStore
 from dockyard.images.bootstrap import build_busybox_image
 from dockyard.images.rootfs import overlay_supported
-from tests.unit.images.tars import LNK, D, F, config_for, entry, make_tar
+from tests.unit.images.tars import LNK, SYM, D, F, config_for, entry, make_tar
 
 pytestmark = pytest.mark.root
 
@@ -203,6 +204,30 @@ def test_an_image_of_120_layers_mounts(store: ImageStore) -> None:
         assert len(m.mount_options()) > 4096  # too long for one page: the relative form is used
     root = store.mount_rootfs(c)
     assert sh(root, "cat /layer000 /layer119") == "0119"
+
+
+def test_layers_cannot_write_through_a_symlink_of_a_lower_layer(
+    store: ImageStore, tmp_path: os.PathLike[str]
+) -> None:
+    outside = os.path.join(str(tmp_path), "outside")
+    os.mkdir(outside)
+    with open(os.path.join(outside, "secret"), "w") as f:
+        f.write("host file")
+    base = store.get(build_busybox_image(store))
+    lower_chain, lower_diff = store.apply_layer(
+        base.top_layer, io.BytesIO(make_tar(entry("escape", SYM, link=outside)))
+    )
+    # a hardlink through the lower symlink is refused ...
+    with pytest.raises(InvalidArgument):
+        store.apply_layer(lower_chain, io.BytesIO(make_tar(entry("x", LNK, link="escape/secret"))))
+    # ... and a file under the symlink's name lands in the layer, which hides the symlink
+    _chain, diff_id = store.apply_layer(lower_chain, io.BytesIO(make_tar(entry("escape/new", F, b"inside"))))
+    image_id = store.add_image(config_for([*base.layers, lower_diff, diff_id]))
+    c = cid()
+    store.prepare_rootfs(c, image_id)
+    root = store.mount_rootfs(c)
+    assert sh(root, "cat /escape/new") == "inside"
+    assert sorted(os.listdir(outside)) == ["secret"]
 
 
 def test_image_in_use_by_a_rootfs_keeps_its_layers(store: ImageStore) -> None:
