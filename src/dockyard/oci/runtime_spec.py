@@ -41,8 +41,9 @@ _DEFAULT: dict[str, Any] = {
         "args": ["sh"],
         "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
         "cwd": "/",
+        # runc's set; no "ambient": raising those needs them inheritable too (capabilities(7))
         "capabilities": {s: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-                         for s in ("bounding", "effective", "permitted", "ambient")},
+                         for s in ("bounding", "effective", "permitted")},
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
         "noNewPrivileges": True,
     },
@@ -76,7 +77,8 @@ _DEFAULT: dict[str, Any] = {
 
 
 def default_spec(*, rootless: bool = False) -> dict[str, Any]:
-    """The config ``dockyard-runtime spec`` writes (runc's defaults, plus a cgroup namespace)."""
+    """The config ``dockyard-runtime spec`` writes: runc's defaults, plus a cgroup namespace,
+    minus runc's ambient capabilities (they cannot be raised without being inheritable)."""
     spec = copy.deepcopy(_DEFAULT)
     if rootless:
         spec["linux"]["namespaces"].append({"type": "user"})
