@@ -152,3 +152,24 @@ def test_exec_it_in_a_real_terminal(engine: Engine, names: list[str]) -> None:  
         assert "/dev/pts/" in pane and "25 90" in pane
     finally:
         _tmux("kill-session", "-t", session)
+
+
+def test_published_ports_show_like_dockers(engine: Engine, names: list[str]) -> None:  # noqa: F811
+    if engine.name == "reference":
+        pytest.skip("the reference dockerd runs here without a bridge (--bridge=none)")
+    name = uniq("ports")
+    names.append(name)
+    engine.ok("run", "-d", "--name", name, "-p", "127.0.0.1::80", "-p", "127.0.0.1::53/udp",
+              "busybox", "httpd", "-f", "-p", "80")
+    port = engine.ok("port", name)
+    assert port == engine.docker("port", name).stdout.decode()
+    tcp = engine.ok("port", name, "80").strip()
+    assert tcp.startswith("127.0.0.1:")
+    fmt = "{{.Names}} {{.Ports}}"
+    assert engine.ok("ps", "--filter", f"name={name}", "--format", fmt) == engine.docker(
+        "ps", "--filter", f"name={name}", "--format", fmt).stdout.decode()
+    import socket
+    host, _, number = tcp.rpartition(":")
+    with socket.create_connection((host, int(number)), timeout=5) as conn:
+        conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert conn.recv(64).startswith(b"HTTP/1.")
