@@ -454,6 +454,20 @@ class ImageStore:
 
     # -- removal ---------------------------------------------------------------------------
 
+    def disk_usage(self) -> tuple[int, dict[str, int]]:
+        """For ``/system/df``: (LayersSize: every layer once, {image id: SharedSize}) where an
+        image's shared size counts its layers that other images use too."""
+        users: dict[str, int] = {}
+        records = {i: self.record(i) for i in self.image_ids()}
+        for rec in records.values():
+            for chain in rec.chain_ids:
+                users[chain] = users.get(chain, 0) + 1
+        sizes = {c: self.layers.get(c).size for c in self.layers.list() if self.layers.has(c)}
+        shared = {
+            i: sum(sizes.get(c, 0) for c in rec.chain_ids if users[c] > 1) for i, rec in records.items()
+        }
+        return sum(sizes.values()), shared
+
     def layers_in_use(self) -> set[str]:
         used: set[str] = set()
         for image_id in self.image_ids():

@@ -297,3 +297,12 @@ def test_gc_removes_only_unreferenced_layers_and_blobs(store: ImageStore) -> Non
     assert not store.has_layer(orphan_chain) and not store.has_blob(stray)
     assert not os.path.exists(half)
     assert store.has_blob(kept) and store.has_blob(gz) and store.has_layer(kept_diff)
+
+
+def test_disk_usage_counts_shared_layers_once(store: ImageStore) -> None:
+    base = image(store, "base")
+    base_diff = store.get(base).layers[0]
+    child = image(store, "child", parent_diffs=[base_diff])
+    total, shared = store.disk_usage()
+    assert total == len("base") + len("child")
+    assert shared == {base: 4, child: 4}
