@@ -78,7 +78,7 @@ VERBS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]], str]] = {
 }
 _GLOBAL_FLAGS = {"root": ("str", ""), "log": ("str", ""), "log-format": ("str", ""),
                  "debug": ("bool", ""), "systemd-cgroup": ("bool", ""), "criu": ("str", ""),
-                 "rootless": ("str", ""), "help": ("bool", "h")}
+                 "rootless": ("str", ""), "help": ("bool", "h"), "version": ("bool", "v")}
 _DEFAULTS = {"bundle": ".", "format": "table", "root": "/run/dockyard/runtime",
              "log-format": "text", "preserve-fds": 0}
 
@@ -139,6 +139,8 @@ def parse_args(argv: list[str]) -> tuple[str, Args]:
     i = 0
     while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
         i = _take_flag(argv, i, _GLOBAL_FLAGS, flags)
+    if flags["version"]:
+        return "version", Args(flags)
     if flags["help"] or i >= len(argv):
         raise UsageError("")
     verb = argv[i]
@@ -178,7 +180,7 @@ def parse_args(argv: list[str]) -> tuple[str, Args]:
 
 def usage() -> str:
     lines = ["usage: dockyard-runtime [--root DIR] [--log FILE] [--log-format text|json] "
-             "COMMAND [OPTIONS] [ID]", "", "An OCI runtime with runc's command-line contract.",
+             "COMMAND [OPTIONS] [ID]", "       dockyard-runtime --version", "", "An OCI runtime with runc's command-line contract.",
              "", "commands:"]
     for verb, (positionals, table, help_) in VERBS.items():
         opts = " ".join(f"[--{n}{'' if k == 'bool' else ' ' + k.upper()}]"
@@ -314,6 +316,21 @@ def _cmd_list(rt: Any, a: Args) -> int:
     return 0
 
 
+def _cmd_version(rt: Any, a: Args) -> int:
+    """runc's format (dockerd shows the first line in ``docker info``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from dockyard.oci.runtime_spec import OCI_VERSION
+
+    try:
+        ours = version("dockyard")
+    except PackageNotFoundError:
+        ours = "unknown"
+    print(f"dockyard-runtime version {ours}\nspec: {OCI_VERSION}\n"
+          f"python: {sys.version.split()[0]}")
+    return 0
+
+
 def _cmd_features(rt: Any, a: Args) -> int:
     from dockyard.runtime.features import features
 
@@ -378,7 +395,7 @@ _COMMANDS = {
     "create": _cmd_create, "start": _cmd_start, "state": _cmd_state, "kill": _cmd_kill,
     "delete": _cmd_delete, "pause": _cmd_pause, "resume": _cmd_resume, "ps": _cmd_ps,
     "list": _cmd_list, "features": _cmd_features, "spec": _cmd_spec, "update": _cmd_update,
-    "exec": _cmd_exec, "run": _cmd_run,
+    "exec": _cmd_exec, "run": _cmd_run, "version": _cmd_version,
 }
 
 

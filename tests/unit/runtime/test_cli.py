@@ -97,3 +97,9 @@ def test_parser_go_style_flags_and_exec_command() -> None:
                                   ["state", "a", "b"], ["update", "--memory", "lots", "c1"]])
 def test_parser_refuses_bad_command_lines(argv: list[str]) -> None:
     assert main(argv) == 2
+
+
+def test_version_in_runcs_format(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("dockyard-runtime version ") and out[1] == "spec: 1.0.2"
