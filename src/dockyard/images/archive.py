@@ -254,11 +254,16 @@ def _extract(stream: BinaryIO, dest: str) -> None:
                     assert src is not None
                     with open(path, "wb") as f:
                         shutil.copyfileobj(src, f, CHUNK)
-                elif info.issym() or info.islnk():
-                    # docker save writes symlinks for layers shared by v1 ids; resolve later
+                elif info.issym():
+                    # docker save writes symlinks for layers shared by v1 ids; resolved (and
+                    # checked) when used, never made as real symlinks
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     with open(path + ".link", "w") as f:
                         f.write(info.linkname)
+                elif info.islnk():  # names are archive-root relative: a copy of the file
+                    target = _inside(dest, info.linkname)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    shutil.copyfile(target, path)
     except tarfile.TarError as exc:
         raise InvalidArgument(f"invalid archive: {exc}") from exc
     except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:

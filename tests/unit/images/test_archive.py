@@ -15,7 +15,7 @@ import zstandard
 
 from dockyard.errors import InvalidArgument
 from dockyard.images import ImageStore
-from tests.unit.images.tars import SYM, D, F, config_for, digest, entry, make_tar
+from tests.unit.images.tars import LNK, SYM, D, F, config_for, digest, entry, make_tar
 
 
 @pytest.fixture
@@ -176,6 +176,17 @@ def test_load_follows_layer_symlinks_between_legacy_dirs(src: ImageStore, dst: I
     )
     assert dst.load(io.BytesIO(out)) == ["one:1", "two:1"]
     assert dst.resolve("two:1").layers == (diff_id,)
+
+
+def test_load_of_an_archive_with_hardlinked_layers(src: ImageStore, dst: ImageStore) -> None:
+    layer = make_tar(entry("f", F, b"x"))
+    _, diff_id = src.apply_layer(None, io.BytesIO(layer))
+    config = config_for([diff_id])
+    manifest = json.dumps([{"Config": "c.json", "RepoTags": ["h:1"], "Layers": ["b/layer.tar"]}]).encode()
+    out = make_tar(entry("a/", D), entry("a/layer.tar", F, layer), entry("b/", D),
+                   entry("b/layer.tar", LNK, link="a/layer.tar"),
+                   entry("c.json", F, config), entry("manifest.json", F, manifest))
+    assert dst.load(io.BytesIO(out)) == ["h:1"]
 
 
 def test_load_refuses_a_symlink_out_of_the_archive(dst: ImageStore) -> None:
