@@ -21,8 +21,9 @@ def _scaled(size: float, base: float, units: tuple[str, ...], digits: int) -> st
     return f"{size:.{digits}g}{units[i]}"
 
 
-def human_size(size: float) -> str:
-    return _scaled(size, 1000.0, _DECIMAL, 3)
+def human_size(size: float, precision: int = 3) -> str:
+    """``HumanSizeWithPrecision``; docker's tables use 3 digits, ``units.HumanSize`` 4."""
+    return _scaled(size, 1000.0, _DECIMAL, precision)
 
 
 def binary_size(size: float) -> str:

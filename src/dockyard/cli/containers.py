@@ -3,6 +3,7 @@ inspect, top, stats, cp, diff, commit, export, rename, pause, unpause, update, p
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
@@ -86,9 +87,9 @@ def container_row(c: dict[str, Any], *, trunc: bool = True,
     if trunc:
         names = [n for n in names if "/" not in n][:1] or names[:1]
     labels = c.get("Labels") or {}
-    size = ""
-    if c.get("SizeRw") is not None or c.get("SizeRootFs") is not None:
-        size = f"{human_size(c.get('SizeRw') or 0)} (virtual {human_size(c.get('SizeRootFs') or 0)})"
+    size = human_size(c.get("SizeRw") or 0)
+    if (c.get("SizeRootFs") or 0) > 0:
+        size = f"{size} (virtual {human_size(c['SizeRootFs'])})"
     mounts = []
     for m in c.get("Mounts") or []:
         name = m.get("Name") or m.get("Source") or ""
@@ -109,6 +110,8 @@ def container_row(c: dict[str, Any], *, trunc: bool = True,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
         "Mounts": ",".join(mounts),
         "Networks": ",".join(networks),
+        "Platform": c.get("ImageManifestDescriptor", {}).get("platform") if isinstance(
+            c.get("ImageManifestDescriptor"), dict) else None,
         "LocalVolumes": str(sum(1 for m in c.get("Mounts") or [] if m.get("Type") == "volume")),
     }
 
@@ -303,7 +306,7 @@ def inspect(ctx: Context, args: list[str], kind: str | None = None,
 def top(ctx: Context, args: list[str]) -> int:
     p = Parser(ctx, "top", "CONTAINER [ps OPTIONS]", "Display the running processes of a container")
     p.add_argument("container")
-    p.add_argument("ps_args", nargs="*")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)  # ps's own flags pass through
     ns = p.parse(args)
     reply = ctx.client.get(f"/containers/{quote(ns.container)}/top",
                            ps_args=" ".join(ns.ps_args) or None)

@@ -8,7 +8,6 @@ go-units' ``HumanDuration`` (``About a minute``, ``3 hours``).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -79,6 +78,34 @@ def format_local_time(unix: float) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S %z ") + (dt.tzname() or "")
 
 
+def go_time_string(text: str) -> str:
+    """An RFC 3339 timestamp as Go's ``time.Time.String()`` prints it in local time:
+    ``2026-11-27 21:48:06.059227016 +0000 UTC`` (fraction kept exactly, zeros trimmed)."""
+    if not text:
+        return ""
+    main, frac, zone = text, "", ""
+    if "." in text:
+        main, _, tail = text.partition(".")
+        i = 0
+        while i < len(tail) and tail[i].isdigit():
+            i += 1
+        frac, zone = tail[:i], tail[i:]
+    elif len(text) > 19:
+        main, zone = text[:19], text[19:]
+    dt = datetime.fromisoformat(main + ("+00:00" if zone in ("Z", "") else zone)).astimezone()
+    frac = frac.rstrip("0")
+    return (dt.strftime("%Y-%m-%d %H:%M:%S") + (f".{frac}" if frac else "")
+            + dt.strftime(" %z ") + (dt.tzname() or ""))
+
+
+def rfc3339(unix: float) -> str:
+    """Go's ``time.Unix(n, 0).Format(time.RFC3339)`` in local time."""
+    dt = datetime.fromtimestamp(unix, tz=UTC).astimezone()
+    offset = dt.strftime("%z")
+    zone = "Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}"
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + zone
+
+
 def parse_time(text: str, now: float | None = None) -> str:
     """A ``--since``/``--until`` value for the API: unix seconds, RFC 3339 or a duration."""
     now = time.time() if now is None else now
@@ -123,9 +150,10 @@ def render_list(ctx: Context, rows: Sequence[Mapping[str, Any]], fmt: str | None
     from dockyard.cli.template import Template, TemplateError
 
     fmt = default if not fmt or fmt == "table" else fmt
-    if fmt == "json":
-        for row in (objects if objects is not None else rows):
-            ctx.out(json.dumps(row, separators=(",", ":")) + "\n")
+    if fmt == "json":  # docker prints the formatted fields, as {{json .}} would
+        from dockyard.cli.template import go_json
+        for row in rows:
+            ctx.out(go_json(dict(sorted(row.items()))) + "\n")
         return
     table = fmt.startswith("table")
     body = fmt[5:].lstrip() if table else fmt

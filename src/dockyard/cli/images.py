@@ -10,6 +10,7 @@ from dockyard.cli.format import (
     human_size,
     parse_filters,
     render_list,
+    rfc3339,
     short_id,
     truncate,
 )
@@ -37,7 +38,7 @@ def image_rows(images: list[dict[str, Any]], *, trunc: bool = True,
         created = float(img.get("Created") or 0)
         base = {"ID": ident, "CreatedSince": ago(created), "CreatedAt": format_local_time(created),
                 "Size": human_size(img.get("Size") or 0),
-                "VirtualSize": human_size(img.get("VirtualSize") or img.get("Size") or 0),
+                "VirtualSize": human_size(img.get("VirtualSize") or img.get("Size") or 0, 4),
                 "Containers": str(img.get("Containers", -1)) if img.get("Containers", -1) >= 0
                 else "N/A", "SharedSize": "N/A", "UniqueSize": "N/A", "Digest": "<none>"}
         digest_by_repo = {}
@@ -277,7 +278,7 @@ def history(ctx: Context, args: list[str], command: str = "history") -> int:
         if not ns.no_trunc:
             created_by = truncate(created_by, 45)
         rows.append({"ID": ident, "CreatedSince": ago(float(e.get("Created") or 0)),
-                     "CreatedAt": format_local_time(float(e.get("Created") or 0)),
+                     "CreatedAt": rfc3339(float(e.get("Created") or 0)),
                      "CreatedBy": created_by, "Size": human_size(e.get("Size") or 0),
                      "Comment": e.get("Comment") or ""})
     if ns.quiet:

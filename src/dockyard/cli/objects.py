@@ -5,7 +5,7 @@ from __future__ import annotations
 from dockyard.cli import prune
 from dockyard.cli.containers import for_each
 from dockyard.cli.context import Context, Parser, UsageError
-from dockyard.cli.format import parse_filters, render_list, short_id
+from dockyard.cli.format import go_time_string, parse_filters, render_list, short_id
 from dockyard.client.wire import quote
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
@@ -142,14 +142,15 @@ def network_ls(ctx: Context, args: list[str]) -> int:
     nets.sort(key=lambda n: n.get("Name", ""))
     rows = [{"ID": n["Id"] if ns.no_trunc else short_id(n["Id"]), "Name": n.get("Name", ""),
              "Driver": n.get("Driver", ""), "Scope": n.get("Scope", ""),
+             "IPv4": str(bool(n.get("EnableIPv4"))).lower(),
              "IPv6": str(bool(n.get("EnableIPv6"))).lower(),
              "Internal": str(bool(n.get("Internal"))).lower(),
              "Labels": ",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())),
-             "CreatedAt": n.get("Created", "")} for n in nets]
+             "CreatedAt": go_time_string(n.get("Created", ""))} for n in nets]
     fmt = "{{.ID}}" if ns.quiet else ns.format
     render_list(ctx, rows, fmt, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
                 {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
-                 "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS",
+                 "IPv4": "IPV4", "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS",
                  "CreatedAt": "CREATED AT"}, nets)
     return 0
 

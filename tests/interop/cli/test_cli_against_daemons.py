@@ -135,6 +135,15 @@ def test_outputs_match_the_docker_cli(engine: Engine, names: list[str]) -> None:
             engine.docker("inspect", "-f", template, name).stdout.decode(), template
     assert engine.ok("image", "inspect", "-f", "{{index .RepoTags 0}} {{.Os}}", "busybox") == \
         "busybox:latest linux\n"
+    # listings whose fields do not move with the clock, in table and json forms
+    for command in (["images", "busybox"], ["images", "--format", "json", "busybox"],
+                    ["history", "busybox"], ["history", "--format", "json", "busybox"],
+                    ["network", "ls"], ["network", "ls", "--format", "json"],
+                    ["volume", "ls"], ["volume", "ls", "--format", "json"],
+                    ["image", "inspect", "busybox"], ["inspect", name], ["top", name, "-o", "pid,args"],
+                    ["ps", "-a", "-s", "--filter", f"name={name}", "--format",
+                     "{{.Names}} {{.Size}} {{.Mounts}} {{.Networks}} {{.LocalVolumes}}"]):
+        assert engine.ok(*command) == engine.docker(*command).stdout.decode(), command
 
 
 def test_cp_copies_both_ways(engine: Engine, names: list[str], tmp_path: os.PathLike[str]) -> None:
