@@ -494,10 +494,11 @@ def unpack_layer(
                 reader.discard_before(reader.pos)
         except tarfile.TarError as exc:
             raise InvalidArgument(f"invalid layer tar: {exc}") from exc
-        except EOFError as exc:
+        except (EOFError, OverflowError, ValueError) as exc:  # absurd ids, times, device numbers
             raise InvalidArgument(f"invalid layer tar: {exc}") from exc
         except OSError as exc:
-            if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY, errno.ELOOP):
+            if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR,
+                             errno.ENOTEMPTY, errno.ELOOP, errno.EINVAL, errno.EOVERFLOW):
                 raise InvalidArgument(f"invalid layer tar: {exc}") from exc
             raise
     return UnpackResult(str(reader.hasher.digest()), unpacker.size, reader.hasher.size)

@@ -154,6 +154,16 @@ def test_absurd_size_is_refused_before_reading(store: ImageStore, outside: str) 
     assert_nothing_left(store, outside)
 
 
+@pytest.mark.parametrize(("field", "value"), [("uid", 1 << 50), ("mtime", 1 << 70)])
+def test_absurd_numbers_are_refused(store: ImageStore, outside: str, field: str, value: int) -> None:
+    info = tarfile.TarInfo("f")
+    setattr(info, field, value)  # written in GNU base-256 form
+    data = info.tobuf(tarfile.GNU_FORMAT) + b"\0" * 1024
+    with pytest.raises(InvalidArgument):
+        store.apply_layer(None, io.BytesIO(data))
+    assert_nothing_left(store, outside)
+
+
 def test_truncated_tar_is_refused(store: ImageStore, outside: str) -> None:
     data = make_tar(entry("f", F, os.urandom(50_000)))
     with pytest.raises(InvalidArgument):
