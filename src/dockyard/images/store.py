@@ -468,6 +468,44 @@ class ImageStore:
         }
         return sum(sizes.values()), shared
 
+    def check(self, *, deep: bool = False) -> builtins.list[str]:
+        """Consistency problems, one line each (empty: consistent). Every image's config blob
+        must hash to its id and all its layers be present, every name point at an image,
+        every container filesystem's layers be present; ``deep`` also rebuilds every
+        layer's tar and checks it against the diff id (reads every byte)."""
+        problems: builtins.list[str] = []
+        for image_id in self.image_ids():
+            try:
+                raw = self.blobs.read_blob(image_id)
+            except NotFound:
+                problems.append(f"image {image_id}: config blob missing")
+                continue
+            if "sha256:" + hashlib.sha256(raw).hexdigest() != image_id:
+                problems.append(f"image {image_id}: config blob does not match its digest")
+            for chain in self.record(image_id).chain_ids:
+                if not self.layers.has(chain):
+                    problems.append(f"image {image_id}: layer {chain} missing")
+        ids = set(self.image_ids())
+        for image_id, refs in self.refs.all().items():
+            if image_id not in ids:
+                problems.extend(f"name {r.familiar()}: image {image_id} missing" for r in refs)
+        for chain in self.rootfs.chains_in_use():
+            if not self.layers.has(chain):
+                problems.append(f"container filesystem layer {chain} missing")
+        for chain in self.layers.list() if deep else ():
+            if not self.layers.has(chain):
+                continue
+            h = hashlib.sha256()
+            try:
+                for chunk in self.layers.iter_tar(chain):
+                    h.update(chunk)
+            except (OSError, Internal) as exc:
+                problems.append(f"layer {chain}: cannot rebuild its tar: {exc}")
+                continue
+            if "sha256:" + h.hexdigest() != self.layers.get(chain).diff_id:
+                problems.append(f"layer {chain}: contents do not match its diff id")
+        return problems
+
     def layers_in_use(self) -> set[str]:
         used: set[str] = set()
         for image_id in self.image_ids():

@@ -1,4 +1,5 @@
-"""A process killed with SIGKILL in the middle of unpacking a layer leaves the store consistent."""
+"""A process killed with SIGKILL in the middle of unpacking a layer (a pull, an import) leaves
+the store consistent: no partial layer, no half-written image."""
 
 from __future__ import annotations
 
@@ -31,13 +32,17 @@ CHILD = textwrap.dedent(
 
     store = ImageStore(sys.argv[1], driver="copy")
     with open(sys.argv[2], "rb") as f:
-        store.apply_layer(None, Slow(f))
+        if sys.argv[3] == "apply":
+            store.apply_layer(None, Slow(f))
+        else:
+            store.import_tar(Slow(f), ref="imported:1")
     print("finished", flush=True)
     """
 )
 
 
-def test_sigkill_during_apply_layer_leaves_no_partial_layer(tmp_path: os.PathLike[str]) -> None:
+@pytest.mark.parametrize("operation", ["apply", "import"])
+def test_sigkill_mid_unpack_leaves_no_partial_layer_or_image(tmp_path: os.PathLike[str], operation: str) -> None:
     root = os.path.join(str(tmp_path), "store")
     ImageStore(root, driver="copy")
     data = make_tar(entry("d/", D), *(entry(f"d/f{i:04d}", F, os.urandom(2048)) for i in range(1500)))
@@ -45,7 +50,7 @@ def test_sigkill_during_apply_layer_leaves_no_partial_layer(tmp_path: os.PathLik
     with open(layer_file, "wb") as f:
         f.write(data)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, root, layer_file], env=env, stdout=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, root, layer_file, operation], env=env, stdout=subprocess.PIPE)
     try:
         tmp = os.path.join(root, "tmp")
         deadline = time.monotonic() + 60
@@ -69,5 +74,7 @@ def test_sigkill_during_apply_layer_leaves_no_partial_layer(tmp_path: os.PathLik
     assert [n for n in os.listdir(store.tmp_dir) if not n.startswith("probe-")] == []  # ...cleaned
     assert store.layers.list() == []
     assert not store.has_layer(digest(data))
+    assert store.check(deep=True) == []
+    assert store.list() == []
     # and the same layer applies cleanly afterwards
     assert store.apply_layer(None, io.BytesIO(data)) == (digest(data), digest(data))

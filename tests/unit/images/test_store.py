@@ -306,3 +306,16 @@ def test_disk_usage_counts_shared_layers_once(store: ImageStore) -> None:
     total, shared = store.disk_usage()
     assert total == len("base") + len("child")
     assert shared == {base: 4, child: 4}
+
+
+def test_check_finds_corruption(store: ImageStore) -> None:
+    a = image(store, "abc")
+    store.tag(a, "x")
+    assert store.check(deep=True) == []
+    chain = store.get(a).chain_ids[0]
+    with open(os.path.join(store.layer(chain).path, "abc"), "wb") as f:
+        f.write(b"xyz")  # same size, other bytes
+    assert store.check() == []  # a shallow check does not read layer contents
+    assert store.check(deep=True) == [f"layer {chain}: contents do not match its diff id"]
+    store.layers.delete(chain)
+    assert store.check() == [f"image {a}: layer {chain} missing"]
