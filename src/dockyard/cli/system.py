@@ -173,7 +173,15 @@ def events(ctx: Context, args: list[str], command: str = "events") -> int:
     return 0
 
 
+def _reclaim(total: int, reclaimable: int) -> str:
+    """docker's RECLAIMABLE cell: ``1.984MB (100%)``, or just the size when nothing is used."""
+    if total > 0:
+        return f"{human_size(reclaimable, 4)} ({reclaimable * 100 // total}%)"
+    return human_size(reclaimable, 4)
+
+
 def df(ctx: Context, args: list[str]) -> int:
+    """``system df``: docker's disk_usage formatter (sizes with go-units' 4-digit HumanSize)."""
     p = Parser(ctx, "system df", "[OPTIONS]", "Show docker disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information")
     p.add_argument("--format", help="Format output using a Go template")
@@ -183,50 +191,84 @@ def df(ctx: Context, args: list[str]) -> int:
     conts = data.get("Containers") or []
     vols = data.get("Volumes") or []
     cache = data.get("BuildCache") or []
-    img_size = sum(i.get("Size") or 0 for i in imgs)
-    shared = sum(i.get("SharedSize") or 0 for i in imgs if (i.get("SharedSize") or 0) > 0)
-    img_total = (data.get("LayersSize") or img_size)
-    img_active = [i for i in imgs if (i.get("Containers") or 0) > 0]
-    img_reclaim = img_total - sum(i.get("Size", 0) for i in img_active)
-    cont_size = sum(c.get("SizeRw") or 0 for c in conts)
-    cont_active = [c for c in conts if c.get("State") == "running"]
-    cont_reclaim = sum(c.get("SizeRw") or 0 for c in conts if c.get("State") != "running")
-    vol_size = sum((v.get("UsageData") or {}).get("Size", 0) for v in vols
-                   if (v.get("UsageData") or {}).get("Size", 0) > 0)
-    vol_active = [v for v in vols if (v.get("UsageData") or {}).get("RefCount", 0) > 0]
-    vol_reclaim = sum((v.get("UsageData") or {}).get("Size", 0) for v in vols
-                      if (v.get("UsageData") or {}).get("RefCount", 0) == 0
-                      and (v.get("UsageData") or {}).get("Size", 0) > 0)
-
-    def pct(part: float, total: float) -> str:
-        return f" ({int(part * 100 / total)}%)" if total else ""
-
+    if ns.verbose:
+        _df_verbose(ctx, imgs, conts, vols, cache)
+        return 0
+    layers = int(data.get("LayersSize") or 0)
+    used = sum(i["Size"] - i["SharedSize"] for i in imgs if i.get("Containers")
+               and i.get("Size", -1) != -1 and i.get("SharedSize", -1) != -1)
+    c_total = c_used = 0
+    for c in conts:
+        if c.get("SizeRw", -1) == -1 or c.get("SizeRootFs", -1) == -1:
+            continue
+        c_total += c.get("SizeRw") or 0
+        if c.get("State") in ("running", "paused", "restarting"):
+            c_used += c.get("SizeRw") or 0
+    v_total = v_free = 0
+    for v in vols:
+        usage = v.get("UsageData") or {}
+        if usage.get("Size", -1) != -1:
+            v_total += usage.get("Size", 0)
+            if usage.get("RefCount", 0) == 0:
+                v_free += usage.get("Size", 0)
+    b_total = sum(c.get("Size") or 0 for c in cache)
+    b_free = sum(c.get("Size") or 0 for c in cache if not c.get("InUse") and not c.get("Shared"))
     rows = [
-        {"Type": "Images", "TotalCount": str(len(imgs)), "Active": str(len(img_active)),
-         "Size": human_size(img_total), "Reclaimable": human_size(img_reclaim)
-         + pct(img_reclaim, img_total)},
-        {"Type": "Containers", "TotalCount": str(len(conts)), "Active": str(len(cont_active)),
-         "Size": human_size(cont_size), "Reclaimable": human_size(cont_reclaim)
-         + pct(cont_reclaim, cont_size)},
-        {"Type": "Local Volumes", "TotalCount": str(len(vols)), "Active": str(len(vol_active)),
-         "Size": human_size(vol_size), "Reclaimable": human_size(vol_reclaim)
-         + pct(vol_reclaim, vol_size)},
+        {"Type": "Images", "TotalCount": str(len(imgs)),
+         "Active": str(sum(1 for i in imgs if i.get("Containers"))),
+         "Size": human_size(layers, 4), "Reclaimable": _reclaim(layers, layers - used)},
+        {"Type": "Containers", "TotalCount": str(len(conts)),
+         "Active": str(sum(1 for c in conts if c.get("State") == "running")),
+         "Size": human_size(c_total, 4), "Reclaimable": _reclaim(c_total, c_total - c_used)},
+        {"Type": "Local Volumes", "TotalCount": str(len(vols)),
+         "Active": str(sum(1 for v in vols if (v.get("UsageData") or {}).get("RefCount", 0) > 0)),
+         "Size": human_size(v_total, 4), "Reclaimable": _reclaim(v_total, v_free)},
         {"Type": "Build Cache", "TotalCount": str(len(cache)),
          "Active": str(sum(1 for c in cache if c.get("InUse"))),
-         "Size": human_size(sum(c.get("Size") or 0 for c in cache)), "Reclaimable": "0B"},
+         "Size": human_size(b_total, 4), "Reclaimable": _reclaim(b_total, b_free)},
     ]
-    _ = shared
     render_list(ctx, rows, ns.format,
                 "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
                 {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
                  "Reclaimable": "RECLAIMABLE"})
-    if ns.verbose:
-        ctx.out("\nImages space usage:\n\n")
-        from dockyard.cli.images import image_rows
-        ctx.out(tabulate([["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"]] + [
-            [r["Repository"], r["Tag"], r["ID"], r["Size"], r["Containers"]]
-            for r in image_rows(imgs)]))
     return 0
+
+
+def _df_verbose(ctx: Context, imgs: list[Any], conts: list[Any], vols: list[Any],
+                cache: list[Any]) -> None:
+    from dockyard.cli.containers import container_row
+    from dockyard.cli.images import image_rows
+
+    ctx.out("Images space usage:\n\n")
+    lines = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE",
+              "CONTAINERS"]]
+    for img, row in ((i, r) for i in imgs for r in image_rows([i])):
+        shared = img.get("SharedSize", -1)
+        lines.append([row["Repository"], row["Tag"], row["ID"], row["CreatedSince"], row["Size"],
+                      human_size(shared, 4) if shared != -1 else "N/A",
+                      human_size(img.get("Size", 0) - shared, 4) if shared != -1 else "N/A",
+                      str(img.get("Containers", 0))])
+    ctx.out(tabulate(lines))
+    ctx.out("\nContainers space usage:\n\n")
+    lines = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS",
+              "NAMES"]]
+    for c in conts:
+        r = container_row(c)
+        lines.append([r["ID"], r["Image"], r["Command"], r["LocalVolumes"],
+                      human_size(c.get("SizeRw") or 0), r["RunningFor"], r["Status"], r["Names"]])
+    ctx.out(tabulate(lines))
+    ctx.out("\nLocal Volumes space usage:\n\n")
+    lines = [["VOLUME NAME", "LINKS", "SIZE"]]
+    for v in vols:
+        usage = v.get("UsageData") or {}
+        size = usage.get("Size", -1)
+        lines.append([v.get("Name", ""), str(usage.get("RefCount", 0)),
+                      human_size(size, 4) if size != -1 else "N/A"])
+    ctx.out(tabulate(lines))
+    total = sum(c.get("Size") or 0 for c in cache)
+    ctx.out(f"\nBuild cache usage: {human_size(total, 4)}\n\n")
+    ctx.out(tabulate([["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE",
+                       "SHARED"]]))
 
 
 __all__ = ["df", "events", "info", "version"]

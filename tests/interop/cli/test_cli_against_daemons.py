@@ -141,6 +141,7 @@ def test_outputs_match_the_docker_cli(engine: Engine, names: list[str]) -> None:
                     ["network", "ls"], ["network", "ls", "--format", "json"],
                     ["volume", "ls"], ["volume", "ls", "--format", "json"],
                     ["image", "inspect", "busybox"], ["inspect", name], ["top", name, "-o", "pid,args"],
+                    ["system", "df"],
                     ["ps", "-a", "-s", "--filter", f"name={name}", "--format",
                      "{{.Names}} {{.Size}} {{.Mounts}} {{.Networks}} {{.LocalVolumes}}"]):
         assert engine.ok(*command) == engine.docker(*command).stdout.decode(), command
