@@ -21,18 +21,16 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "src"))
 
-from tests.support.engine_daemon import DOCKER, EngineDaemon  # noqa: E402
+from tests.support.engine_daemon import DOCKER, EngineDaemon, ReferenceDockerd  # noqa: E402
 
 DOCKYARD = os.path.join(REPO, ".venv", "bin", "dockyard")
 
@@ -65,43 +63,6 @@ def children_named(name: str) -> list[int]:
     return out
 
 
-class Reference:
-    """dockerd (with its own containerd) on private paths."""
-
-    def __init__(self) -> None:
-        self.root = tempfile.mkdtemp(prefix="dy-ref-")
-        self.sock = os.path.join(self.root, "docker.sock")
-        self.host = "unix://" + self.sock
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(os.path.join(self.root, "dockerd.log"), "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            ["dockerd", "-H", self.host, "--data-root", os.path.join(self.root, "data"),
-             "--exec-root", os.path.join(self.root, "exec"), "--pidfile", os.path.join(self.root, "d.pid"),
-             "--bridge", "none", "--iptables=false"],
-            stdout=log, stderr=log, start_new_session=True)
-        for _ in range(300):
-            if subprocess.run([DOCKER, "-H", self.host, "version"], capture_output=True).returncode == 0:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("dockerd did not start")
-
-    def docker(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([DOCKER, "-H", self.host, *args], input=input, capture_output=True, check=False)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            ids = self.docker("ps", "-aq").stdout.split()
-            if ids:
-                self.docker("rm", "-f", *[i.decode() for i in ids])
-            self.proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(30)
-        subprocess.run(["umount", "-R", os.path.join(self.root, "data")], capture_output=True, check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
     p = subprocess.run(argv, capture_output=True, env=env, check=False)
@@ -132,7 +93,7 @@ def main() -> int:
         print("needs root", file=sys.stderr)
         return 1
     ours = EngineDaemon()
-    ref: Reference | None = None
+    ref: ReferenceDockerd | None = None
     try:
         ours.start()
         ours.load_busybox()
@@ -142,7 +103,7 @@ def main() -> int:
             "docker CLI -> dockyard": [DOCKER, "-H", ours.host],
         }
         if shutil.which("dockerd"):
-            ref = Reference()
+            ref = ReferenceDockerd()
             ref.start()
             saved = ours.docker("save", "busybox").stdout
             ref.docker("load", input=saved)

@@ -158,6 +158,44 @@ class EngineDaemon:
         return proc.stdout.decode().strip()
 
 
+class ReferenceDockerd:
+    """The reference: dockerd (with its own containerd) on private paths, no bridge."""
+
+    def __init__(self) -> None:
+        self.root = tempfile.mkdtemp(prefix="dy-ref-")
+        self.sock = os.path.join(self.root, "docker.sock")
+        self.host = "unix://" + self.sock
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(os.path.join(self.root, "dockerd.log"), "wb") as log:
+            self.proc = subprocess.Popen(
+                ["dockerd", "-H", self.host, "--data-root", os.path.join(self.root, "data"),
+                 "--exec-root", os.path.join(self.root, "exec"), "--pidfile", os.path.join(self.root, "d.pid"),
+                 "--bridge", "none", "--iptables=false"],
+                stdout=log, stderr=log, start_new_session=True)
+        for _ in range(300):
+            if subprocess.run([DOCKER, "-H", self.host, "version"], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("dockerd did not start")
+
+    def docker(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([DOCKER, "-H", self.host, *args], input=input, capture_output=True, check=False)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            ids = self.docker("ps", "-aq").stdout.split()
+            if ids:
+                self.docker("rm", "-f", *[i.decode() for i in ids])
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(30)
+        subprocess.run(["umount", "-R", os.path.join(self.root, "data")], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+
 def _dechunk(data: bytes) -> bytes:
     out = b""
     while data:
@@ -216,4 +254,4 @@ def _unmount_under(root: str) -> None:
         subprocess.run(["umount", "-l", mp], capture_output=True, check=False)
 
 
-__all__ = ["DOCKER", "EngineDaemon"]
+__all__ = ["DOCKER", "EngineDaemon", "ReferenceDockerd"]

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import time
@@ -182,3 +183,29 @@ def test_run_it_in_tmux(daemon: EngineDaemon, docker_cli: str) -> None:
             assert f.read().strip() == "3"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.mark.slow
+def test_save_load_both_ways_with_the_reference_dockerd(daemon: EngineDaemon, docker_cli: str,
+                                                        tmp_path: os.PathLike[str]) -> None:
+    from tests.support.engine_daemon import ReferenceDockerd
+
+    if not shutil.which("dockerd"):
+        pytest.skip("dockerd (docker.io) is not installed")
+    ref = ReferenceDockerd()
+    try:
+        ref.start()
+        ours_tar = os.path.join(tmp_path, "ours.tar")
+        daemon.docker("save", "-o", ours_tar, "busybox", check=True)
+        assert ref.docker("load", "-i", ours_tar).returncode == 0
+        assert ref.docker("run", "--rm", "busybox", "echo", "made-by-dockyard").stdout == b"made-by-dockyard\n"
+        ours_id = json.loads(daemon.docker("image", "inspect", "busybox").stdout)[0]["Id"]
+        assert json.loads(ref.docker("image", "inspect", "busybox").stdout)[0]["Id"] == ours_id
+        ref.docker("tag", "busybox", "from-dockerd:1")
+        theirs_tar = os.path.join(tmp_path, "theirs.tar")
+        assert ref.docker("save", "-o", theirs_tar, "from-dockerd:1").returncode == 0
+        daemon.docker("load", "-i", theirs_tar, check=True)
+        assert daemon.docker("run", "--rm", "from-dockerd:1", "echo", "made-by-dockerd").stdout == b"made-by-dockerd\n"
+        daemon.docker("rmi", "from-dockerd:1", check=True)
+    finally:
+        ref.stop()

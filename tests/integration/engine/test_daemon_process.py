@@ -1,0 +1,98 @@
+"""The daemon process: TCP listeners, SIGHUP reload, pid file, SIGKILL during an import (root)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.engine_daemon import REPO, EngineDaemon
+
+pytestmark = pytest.mark.root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def fresh() -> Iterator[EngineDaemon]:
+    d = EngineDaemon()
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+def test_tcp_on_loopback_serves_the_api(fresh: EngineDaemon) -> None:
+    port = _free_port()
+    fresh.extra_args = ["-H", f"tcp://127.0.0.1:{port}"]
+    fresh.start()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /v1.41/_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"OK")
+
+
+def test_tcp_without_tls_off_loopback_is_refused(fresh: EngineDaemon) -> None:
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "src"))
+    p = subprocess.run([sys.executable, "-m", "dockyard.daemon", "-H", f"tcp://0.0.0.0:{_free_port()}",
+                        "--data-root", fresh.data_root, "--exec-root", fresh.exec_root, "--pidfile", fresh.pidfile,
+                        "--config-file", fresh.config_file], capture_output=True, env=env, timeout=30)
+    assert p.returncode == 1
+    assert b"refusing to listen on tcp://0.0.0.0" in p.stderr
+    assert not os.path.exists(fresh.pidfile)
+
+
+def test_second_daemon_on_the_same_pidfile_is_refused(fresh: EngineDaemon) -> None:
+    fresh.start()
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "src"))
+    p = subprocess.run([sys.executable, "-m", "dockyard.daemon", "-H", f"unix://{fresh.root}/other.sock",
+                        "--data-root", fresh.data_root, "--exec-root", fresh.exec_root, "--pidfile", fresh.pidfile,
+                        "--config-file", fresh.config_file], capture_output=True, env=env, timeout=30)
+    assert p.returncode == 1 and b"pid file found" in p.stderr
+    assert fresh.ping()
+
+
+def test_sighup_reloads_daemon_json(fresh: EngineDaemon) -> None:
+    fresh.start()
+    assert json.loads(fresh.request("GET", "/info")[2])["Debug"] is False
+    with open(fresh.config_file) as f:
+        conf = json.load(f)
+    conf["debug"] = True
+    with open(fresh.config_file, "w") as f:
+        json.dump(conf, f)
+    assert fresh.proc is not None
+    os.kill(fresh.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while json.loads(fresh.request("GET", "/info")[2])["Debug"] is False and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads(fresh.request("GET", "/info")[2])["Debug"] is True
+
+
+def test_sigkill_during_an_import_leaves_no_half_image(fresh: EngineDaemon) -> None:
+    fresh.start()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(fresh.sock)
+        s.sendall(b"POST /v1.41/images/create?fromSrc=-&repo=half&tag=1 HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/x-tar\r\nContent-Length: 50000000\r\n\r\n")
+        s.sendall(b"\0" * 4_000_000)  # the daemon is now spooling the upload
+        time.sleep(0.3)
+        assert fresh.stop(signal.SIGKILL) == -signal.SIGKILL
+    fresh.start()
+    status, _, out = fresh.request("GET", "/images/json")
+    assert status == 200 and json.loads(out) == []
+    spool = os.path.join(fresh.data_root, "tmp")
+    assert not os.path.isdir(spool) or not os.listdir(spool)
+    assert fresh.request("GET", "/images/half:1/json")[0] == 404
