@@ -71,6 +71,8 @@ def _arch() -> str:
 
 
 def info(ctx: Context, args: list[str]) -> int:
+    from dockyard import __version__
+
     p = Parser(ctx, "info", "[OPTIONS]", "Display system-wide information")
     p.add_argument("-f", "--format", help="Format output using a Go template")
     ns = p.parse(args)
@@ -83,7 +85,8 @@ def info(ctx: Context, args: list[str]) -> int:
             raise UsageError(str(exc)) from None
         return 0
     lines = [
-        "Client:", " Context:    default", " Debug Mode: false", "",
+        "Client:", f" Version:    {__version__}", " Context:    default",
+        " Debug Mode: false", "",
         "Server:",
         f" Containers: {data.get('Containers', 0)}",
         f"  Running: {data.get('ContainersRunning', 0)}",
@@ -103,12 +106,15 @@ def info(ctx: Context, args: list[str]) -> int:
         f"  Volume: {' '.join((data.get('Plugins') or {}).get('Volume') or [])}",
         f"  Network: {' '.join((data.get('Plugins') or {}).get('Network') or [])}",
         f"  Log: {' '.join((data.get('Plugins') or {}).get('Log') or [])}",
-        f" Runtimes: {' '.join(sorted(data.get('Runtimes') or {}))}",
+        f" Swarm: {(data.get('Swarm') or {}).get('LocalNodeState') or 'inactive'}",
+        f" Runtimes: {' '.join(data.get('Runtimes') or {})}",
         f" Default Runtime: {data.get('DefaultRuntime', '')}",
         f" Init Binary: {data.get('InitBinary', '')}",
+        f" containerd version: {(data.get('ContainerdCommit') or {}).get('ID', '')}",
+        f" runc version: {(data.get('RuncCommit') or {}).get('ID', '')}",
+        f" init version: {(data.get('InitCommit') or {}).get('ID', '')}",
         " Security Options:",
-        *[f"  {opt.split(',')[0].removeprefix('name=')}" for opt in
-          data.get("SecurityOptions") or []],
+        *_security_options(data.get("SecurityOptions") or []),
         f" Kernel Version: {data.get('KernelVersion', '')}",
         f" Operating System: {data.get('OperatingSystem', '')}",
         f" OSType: {data.get('OSType', '')}",
@@ -129,6 +135,16 @@ def info(ctx: Context, args: list[str]) -> int:
     for warning in data.get("Warnings") or []:
         ctx.err(f"{warning}\n")
     return 0
+
+
+def _security_options(options: list[str]) -> list[str]:
+    """``name=seccomp,profile=default`` -> ``  seccomp`` / ``   Profile: default``."""
+    lines = []
+    for opt in options:
+        fields = dict(kv.partition("=")[::2] for kv in opt.split(","))
+        lines.append(f"  {fields.pop('name', opt)}")
+        lines += [f"   {key.capitalize()}: {value}" for key, value in fields.items()]
+    return lines
 
 
 def _gib(n: float) -> str:
