@@ -100,7 +100,12 @@ async def pull(
     want = Platform.parse(platform) if isinstance(platform, str) else (platform or Platform.host())
     events = prog.Progress(progress)
     async with session_scope(settings, session) as sess:
-        client, manifest, top_digest = await _resolve(sess, settings, reference, auth, want)
+        try:
+            client, manifest, top_digest = await _resolve(sess, settings, reference, auth, want)
+        except Unauthorized as exc:
+            # refused credentials: a plain error (500) as dockerd answers, not a 401 that
+            # would make the docker CLI prompt for a login
+            raise DockyardError(str(exc)) from exc
         events.status(f"Pulling from {reference.path}", reference.tag or reference.digest)
         config_raw = await _fetch_config(client, reference, manifest.config)
         diff_ids = _diff_ids(config_raw, manifest)
@@ -181,9 +186,11 @@ async def _fetch_manifest(client: RegistryClient, ref: Reference, tag_or_digest:
             if resp.status == 404:
                 raise NotFound(f"manifest for {ref.familiar()} not found: {message}")
             if resp.status in (401, 403):
-                raise Unauthorized(
+                # dockerd's words and status (404: the CLI must not prompt for a login)
+                raise NotFound(
                     f"pull access denied for {ref.familiar_name()}, repository does not exist "
-                    f"or may require 'docker login': {message}"
+                    "or may require 'docker login': denied: requested access to the resource "
+                    "is denied"
                 )
             raise status_error(resp, message, f"error pulling manifest for {ref.familiar()}")
         raw = await read_limited(resp, MAX_MANIFEST_SIZE, f"manifest for {ref.familiar()}")

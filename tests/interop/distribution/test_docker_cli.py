@@ -92,3 +92,41 @@ def test_docker_cli_reports_a_missing_image(dockyard_daemon: Engine, go_registry
     assert rc != 0 and "invalid reference format" in err
 
 
+
+
+def test_docker_cli_login_push_pull_with_token_auth(dockyard_daemon: Engine,  # noqa: F811
+                                                    tmp_path: os.PathLike[str]) -> None:
+    """docker login/push/pull through our daemon to our registry with Bearer token auth."""
+    import bcrypt
+
+    from tests.unit.registry.test_auth import _key
+
+    root = str(tmp_path)
+    with open(f"{root}/htpasswd", "w") as f:
+        f.write("tok:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode() + "\n")
+    with open(f"{root}/registry.yml", "w") as f:
+        f.write(f"auth: {{token: {{key: {_key(f'{root}/key.pem')}, service: cli-test, "
+                f"htpasswd: {root}/htpasswd}}}}\n")
+    served = start_registry(f"{root}/data", "--config", f"{root}/registry.yml")
+    try:
+        config_dir = f"{root}/docker-config"
+        env = ["--config", config_dir]
+        rc, out, err = _docker(dockyard_daemon, *env, "login", "-u", "tok", "-p", "wrong", served.host)
+        assert rc != 0 and "unauthorized" in err.lower()
+        rc, out, err = _docker(dockyard_daemon, *env, "login", "-u", "tok", "-p", "pw", served.host)
+        assert rc == 0 and "Login Succeeded" in out, err
+        ref = f"{served.host}/secure/bb:1"
+        # the daemon's fixture loaded busybox:latest (docker load): a local image, never pushed,
+        # so its layer is compressed and uploaded here
+        rc, _, err = _docker(dockyard_daemon, "tag", "busybox:latest", ref)
+        assert rc == 0, err
+        rc, out, err = _docker(dockyard_daemon, *env, "push", ref)
+        assert rc == 0 and "1: digest: sha256:" in out, err
+        rc, _, err = _docker(dockyard_daemon, "rmi", ref)
+        assert rc == 0, err
+        rc, out, err = _docker(dockyard_daemon, "pull", ref)  # no credentials: refused
+        assert rc != 0
+        rc, out, err = _docker(dockyard_daemon, *env, "pull", ref)
+        assert rc == 0 and f"Status: Downloaded newer image for {ref}" in out, err
+    finally:
+        stop_registry(served)
