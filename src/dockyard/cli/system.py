@@ -46,23 +46,38 @@ def version(ctx: Context, args: list[str]) -> int:
                 f" OS/Arch:           {sys.platform}/{_arch()}\n"
                 " Context:           default\n")
         if server:
-            ctx.out(f"\nServer: {(server.get('Platform') or {}).get('Name', '')}\n"
+            platform_name = (server.get("Platform") or {}).get("Name", "")
+            ctx.out(f"\nServer:{' ' + platform_name if platform_name else ''}\n"
                     " Engine:\n"
                     f"  Version:          {server.get('Version', '')}\n"
                     f"  API version:      {server.get('ApiVersion', '')} (minimum version "
                     f"{server.get('MinAPIVersion', '')})\n"
                     f"  Go version:       {server.get('GoVersion', '')}\n"
                     f"  Git commit:       {server.get('GitCommit', '')}\n"
-                    f"  Built:            {server.get('BuildTime', '')}\n"
+                    f"  Built:            {_go_ansic(server.get('BuildTime', ''))}\n"
                     f"  OS/Arch:          {server.get('Os', '')}/{server.get('Arch', '')}\n"
                     f"  Experimental:     {str(server.get('Experimental', False)).lower()}\n")
             for comp in server.get("Components") or []:
                 if comp.get("Name") == "Engine":
                     continue
                 ctx.out(f" {comp.get('Name')}:\n  Version:          {comp.get('Version')}\n")
+                for key, value in (comp.get("Details") or {}).items():
+                    ctx.out(f"  {key + ':':<18}{value}\n")
     if server_error is not None:
         raise server_error
     return 0
+
+
+def _go_ansic(text: str) -> str:
+    """An RFC 3339 build time as docker prints it (Go's ANSIC layout, local time)."""
+    try:
+        from datetime import datetime
+
+        from dockyard.cli.format import parse_rfc3339
+        dt = datetime.fromtimestamp(parse_rfc3339(text)).astimezone()
+    except (ValueError, OverflowError):
+        return text
+    return f"{dt:%a %b} {dt.day:>2} {dt:%H:%M:%S %Y}"
 
 
 def _arch() -> str:

@@ -287,6 +287,8 @@ def test_info_version_and_system_df(engine: Engine) -> None:
     assert "Server Version:" in engine.ok("info")
     assert steady(engine.ok("info")) == steady(engine.docker("info").stdout.decode())
     assert engine.ok("version", "-f", "{{.Server.ApiVersion}}") == "1.41\n"
+    ours, theirs = engine.ok("version"), engine.docker("version").stdout.decode()
+    assert ours[ours.index("\nServer"):] == theirs[theirs.index("\nServer"):]
     df = engine.ok("system", "df").splitlines()
     assert df[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
 
