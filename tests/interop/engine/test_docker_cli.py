@@ -209,3 +209,42 @@ def test_save_load_both_ways_with_the_reference_dockerd(daemon: EngineDaemon, do
         daemon.docker("rmi", "from-dockerd:1", check=True)
     finally:
         ref.stop()
+
+
+def test_management_commands(daemon: EngineDaemon, docker_cli: str) -> None:
+    name = f"mgmt-{os.getpid()}"
+    daemon.docker("run", "-d", "--name", name, "--label", "team=blue", "busybox", "sleep", "60", check=True)
+    try:
+        assert b"sleep 60" in daemon.docker("top", name).stdout
+        stats = daemon.docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", name).stdout.decode()
+        assert stats.split() == [name, "1"]
+        daemon.docker("pause", name, check=True)
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == b"paused"
+        daemon.docker("unpause", name, check=True)
+        daemon.docker("update", "--memory", "64m", "--memory-swap", "128m", name, check=True)
+        assert daemon.docker("inspect", "-f", "{{.HostConfig.Memory}}", name).stdout.strip() == b"67108864"
+        labelled = daemon.docker("ps", "-q", "--filter", "label=team=blue").stdout.decode().split()
+        assert len(labelled) == 1
+        assert daemon.docker("ps", "-q", "--filter", "label=team=red").stdout.strip() == b""
+        daemon.docker("rename", name, name + "-2", check=True)
+        export = subprocess.run(f"{DOCKER} -H {daemon.host} export {name}-2 | tar -t", shell=True,
+                                capture_output=True, check=True).stdout.decode().split()
+        assert "bin/busybox" in export or "./bin/busybox" in export
+        daemon.docker("kill", "-s", "KILL", name + "-2", check=True)
+        assert daemon.docker("inspect", "-f", "{{.State.ExitCode}}", name + "-2").stdout.strip() == b"137"
+        assert b"Images" in daemon.docker("system", "df").stdout
+    finally:
+        daemon.docker("rm", "-f", name, name + "-2")
+
+
+def test_start_attach_and_runc_runtime(daemon: EngineDaemon, docker_cli: str) -> None:
+    name = f"sa-{os.getpid()}"
+    daemon.docker("create", "--name", name, "busybox", "echo", "attached", check=True)
+    try:
+        p = daemon.docker("start", "-a", name)
+        assert p.returncode == 0 and p.stdout == b"attached\n"
+    finally:
+        daemon.docker("rm", "-f", name)
+    if shutil.which("runc"):
+        p = daemon.docker("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo via-runc; exit 6")
+        assert (p.returncode, p.stdout) == (6, b"via-runc\n")
