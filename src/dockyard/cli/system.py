@@ -70,6 +70,8 @@ def version(ctx: Context, args: list[str]) -> int:
 
 def _go_ansic(text: str) -> str:
     """An RFC 3339 build time as docker prints it (Go's ANSIC layout, local time)."""
+    if not text:
+        return ""
     try:
         from datetime import datetime
 
