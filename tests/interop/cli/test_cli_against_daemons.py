@@ -94,6 +94,15 @@ def test_detached_container_lifecycle(engine: Engine, names: list[str]) -> None:
                      "echo $X $(pwd)") == "1 /tmp\n"
     assert engine.ok("exec", "-i", name, "cat", stdin=b"through exec\n") == "through exec\n"
     assert engine.ok("exec", "-u", "65534", name, "id", "-u") == "65534\n"
+    assert engine.ok("exec", "-d", name, "touch", "/tmp/detached") == ""
+    deadline = time.monotonic() + 10
+    while engine.dy("exec", name, "test", "-e", "/tmp/detached").returncode != 0:
+        assert time.monotonic() < deadline, "exec -d never ran"
+        time.sleep(0.1)
+    started = engine.ok("inspect", "-f", "{{.State.StartedAt}}", name)
+    assert engine.ok("restart", "-t", "1", name) == f"{name}\n"
+    assert engine.ok("inspect", "-f", "{{.State.Running}}", name) == "true\n"
+    assert engine.ok("inspect", "-f", "{{.State.StartedAt}}", name) != started
     ps = engine.ok("ps", "--filter", f"name={name}", "--format", "{{.Names}} {{.State}}")
     assert ps == f"{name} running\n"
     assert "sleep 300" in engine.ok("top", name)
