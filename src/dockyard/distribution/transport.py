@@ -271,6 +271,9 @@ class RegistryClient:
         resendable = data is None or isinstance(data, bytes | bytearray)
         for attempt in (0, 1):
             hdrs = dict(headers or {})
+            if self.challenge is not None and self.challenge.scheme == "basic" and self.auth is None:
+                # dockerd's answer, before sending anything the registry will refuse
+                raise Unauthorized(f'{method.capitalize()} "{url}": no basic auth credentials')
             authz = await self.authorization(scopes)
             if authz:
                 hdrs["Authorization"] = authz

@@ -19,7 +19,7 @@ import bcrypt
 import pytest
 
 from dockyard.distribution import AuthConfig, RegistrySettings, login, pull, push
-from dockyard.errors import NotFound, Unauthorized
+from dockyard.errors import DockyardError, Unauthorized
 from tests.support import registries as r
 
 pytestmark = pytest.mark.interop
@@ -141,7 +141,7 @@ def test_basic_auth_login_and_pull(tmp_path: Any, store: Any) -> None:
         assert asyncio.run(login(reg.host, good, settings=SETTINGS)).status == "Login Succeeded"
         with pytest.raises(Unauthorized):
             asyncio.run(login(reg.host, AuthConfig(username="alice", password="bad"), settings=SETTINGS))
-        with pytest.raises(NotFound, match="pull access denied"):
+        with pytest.raises(DockyardError, match="no basic auth credentials"):
             asyncio.run(pull(store, f"{reg.host}/private:1", settings=SETTINGS))
         assert asyncio.run(pull(store, f"{reg.host}/private:1", auth=good, settings=SETTINGS)).image_id == img.image_id
     finally:

@@ -200,10 +200,13 @@ def test_basic_auth(store: Any, snapshot: Any) -> None:
     img = small_image()
     reg.add_image("app", "latest", img)
     before = snapshot()
-    denied = r"pull access denied for .*app, .*: denied: requested access to the resource is denied"
-    with pytest.raises(NotFound, match=denied):  # dockerd's words and 404
+    with pytest.raises(DockyardError, match="no basic auth credentials") as info:  # dockerd's words
         pull_from(reg, store, "app")
+    assert info.value.http_status == 500
     assert snapshot() == before
+    denied = r"pull access denied for .*app, .*: denied: requested access to the resource is denied"
+    with pytest.raises(NotFound, match=denied):  # refused credentials: dockerd's words and 404
+        pull_from(reg, store, "app", auth=AuthConfig(username="alice", password="wrong"))
     good = AuthConfig(username="alice", password="secret")
     assert pull_from(reg, store, "app", auth=good).image_id == img.image_id
 
