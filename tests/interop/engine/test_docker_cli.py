@@ -248,3 +248,15 @@ def test_start_attach_and_runc_runtime(daemon: EngineDaemon, docker_cli: str) ->
     if shutil.which("runc"):
         p = daemon.docker("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo via-runc; exit 6")
         assert (p.returncode, p.stdout) == (6, b"via-runc\n")
+
+
+def test_detach_keys_leave_the_container_running(daemon: EngineDaemon, docker_cli: str) -> None:
+    name = f"detach-{os.getpid()}"
+    try:
+        out, code = _pty_run([DOCKER, "-H", daemon.host, "run", "-it", "--name", name, "busybox", "sh"],
+                             [(1.5, b"echo before-detach\r"), (2.0, b"\x10\x11")], timeout=10)
+        assert b"before-detach" in out
+        assert code == 0, out
+        assert daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == b"true"
+    finally:
+        daemon.docker("rm", "-f", name)

@@ -113,3 +113,17 @@ def test_commit_changes() -> None:
     assert cfg["ExposedPorts"] == {"80/tcp": {}}
     with pytest.raises(InvalidArgument):
         apply_changes({}, ["RUN x"])
+
+
+def test_detach_keys_parse_and_scan_across_reads() -> None:
+    from dockyard.api.routes.containers import DetachScanner, parse_detach_keys
+
+    assert parse_detach_keys(None) == b"\x10\x11"
+    assert parse_detach_keys("ctrl-a,x") == b"\x01x"
+    with pytest.raises(InvalidArgument, match="Invalid detach keys"):
+        parse_detach_keys("ctrl-ab")
+    scan = DetachScanner(b"\x10\x11")
+    assert scan.feed(b"ls\x10") == (b"ls", False)
+    assert scan.feed(b"x") == (b"\x10x", False)  # a lone ctrl-p is passed on
+    assert scan.feed(b"a\x10") == (b"a", False)
+    assert scan.feed(b"\x11rest") == (b"", True)

@@ -124,6 +124,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
 async def attach(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     want_in, want_out, want_err = qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr")
+    keys = parse_detach_keys(request.query.get("detachKeys"))
     c, stream = await svc.attach(request.match_info["id"], stdin=want_in, stdout=want_out, stderr=want_err)
     h = await hijack(request)
     tty = stream.tty
@@ -135,20 +136,69 @@ async def attach(request: web.Request) -> web.StreamResponse:
         h.close()
         release(h)
         return h.response
-    await pump(h, stream, stdin=want_in and bool(c.config.get("OpenStdin")))
+    await pump(h, stream, stdin=want_in and bool(c.config.get("OpenStdin")), detach_keys=keys)
     return h.response
 
 
-async def pump(h: Any, stream: Any, *, stdin: bool) -> None:
-    """Client stdin -> monitor, monitor frames -> client, until the stream's END."""
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def parse_detach_keys(spec: str | None) -> bytes:
+    """Docker's ``--detach-keys``: ``ctrl-<c>`` or single characters, comma separated."""
+    spec = spec or DEFAULT_DETACH_KEYS
+    out = bytearray()
+    for part in spec.split(","):
+        if len(part) == 1:
+            out.append(ord(part))
+        elif part.startswith("ctrl-") and len(part) == 6 and (part[5].isalpha() or part[5] in "@[\\]^_"):
+            out.append(ord(part[5].upper()) & 0x1F)
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
+    return bytes(out)
+
+
+class DetachScanner:
+    """Splits client stdin at the detach sequence (which may straddle reads)."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.pending = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(bytes to forward, detached?)"""
+        buf = self.pending + data
+        self.pending = b""
+        idx = buf.find(self.keys)
+        if idx >= 0:
+            return buf[:idx], True
+        for k in range(len(self.keys) - 1, 0, -1):
+            if buf.endswith(self.keys[:k]):
+                self.pending = buf[-k:]
+                return buf[:-k], False
+        return buf, False
+
+
+async def pump(h: Any, stream: Any, *, stdin: bool, detach_keys: bytes = b"") -> None:
+    """Client stdin -> monitor, monitor frames -> client, until the stream's END (or the
+    client types the detach keys: the container keeps running)."""
+    scanner = DetachScanner(detach_keys) if stdin and detach_keys else None
 
     async def feed() -> None:
         while True:
             data = await h.read()
             if data is None:
                 break
-            if stdin:
-                stream.feed_stdin(data)
+            if not stdin:
+                continue
+            if scanner is not None:
+                data, detached = scanner.feed(data)
+                if data:
+                    stream.feed_stdin(data)
+                if detached:
+                    stream.close()  # ends frames(): the attach is over, the process is not
+                    return
+                continue
+            stream.feed_stdin(data)
         if stdin:
             stream.close_stdin()
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from dockyard.api.app import Routes, engine_of, json_body, qint
 from dockyard.api.hijack import hijack
-from dockyard.api.routes.containers import pump
+from dockyard.api.routes.containers import parse_detach_keys, pump
 from dockyard.errors import InvalidArgument
 
 
@@ -38,7 +38,8 @@ async def start(request: web.Request) -> web.StreamResponse:
         return web.Response(status=204)
     h = await hijack(request)
     try:
-        await pump(h, stream, stdin=bool(rec.config.get("AttachStdin")))
+        await pump(h, stream, stdin=bool(rec.config.get("AttachStdin")),
+                   detach_keys=parse_detach_keys(rec.config.get("DetachKeys")))
     finally:
         if stream.result is not None:
             svc.exec_finished(rec, stream.result)
