@@ -32,17 +32,19 @@ class StreamError(DockyardError):
 
 
 def progress_bar(current: int, total: int, width: int = 110) -> str:
+    """docker's JSONProgress.String: ``[=====>      ]  1.049MB/2.097MB``; the bar is left out
+    on terminals narrower than 110 columns, and a total of 0 shows the count alone."""
     if total <= 0:
-        return f"{human_size(current)}" if current else ""
-    pct = min(1.0, current / total)
-    filled = int(pct * BAR_WIDTH)
-    bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + " " * max(0, BAR_WIDTH - filled - 1)
-    numbers = f"{human_size(current)}/{human_size(total)}"
-    text = f"[{bar}] {numbers:>18}"
-    return text if width >= 110 else numbers
+        return f"{human_size(current, 4):>8}" if current else ""
+    numbers = (f"{human_size(current, 4):>8}/{human_size(total, 4)}" if current <= total
+               else f"{human_size(current, 4):>8}")
+    if width < 110:
+        return numbers
+    filled = min(BAR_WIDTH, int(current / total * 100) // 2)
+    return f"[{'=' * filled}>{' ' * (BAR_WIDTH - filled)}] {numbers}"
 
 
-def _line(msg: dict[str, Any], tty: bool) -> str:
+def _line(msg: dict[str, Any], tty: bool, width: int = 110) -> str:
     text = ""
     if msg.get("id"):
         text += f"{msg['id']}: "
@@ -50,16 +52,26 @@ def _line(msg: dict[str, Any], tty: bool) -> str:
     if tty:
         detail = msg.get("progressDetail") or {}
         if detail.get("total") or detail.get("current"):
-            text += " " + progress_bar(int(detail.get("current") or 0), int(detail.get("total") or 0))
+            text += " " + progress_bar(int(detail.get("current") or 0),
+                                       int(detail.get("total") or 0), width)
         elif msg.get("progress"):
             text += " " + msg["progress"]
     return text
+
+
+def _width(out: TextIO) -> int:
+    import os
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 110
 
 
 def display(messages: Iterable[dict[str, Any]], out: TextIO, tty: bool,
             quiet: bool = False) -> list[dict[str, Any]]:
     """Show a progress stream; returns the ``aux`` payloads; raises StreamError on error."""
     lines: dict[str, int] = {}  # layer id -> line index, counted from the top
+    width = _width(out) if tty else 0
     total = 0
     aux: list[dict[str, Any]] = []
     for msg in messages:
@@ -83,7 +95,7 @@ def display(messages: Iterable[dict[str, Any]], out: TextIO, tty: bool,
             else:
                 out.write(_line(msg, False) + "\n")
             continue
-        text = _line(msg, True)
+        text = _line(msg, True, width)
         if ident and ident in lines:
             up = total - lines[ident]
             out.write(f"\x1b[{up}A\x1b[2K\r{text}\x1b[{up}B\r")

@@ -180,7 +180,12 @@ def test_progress_on_a_terminal_rewrites_each_layer_line() -> None:
     text = out.getvalue()
     assert "\x1b[2A" in text  # aaa is two lines up when bbb has been printed
     assert progress_bar(500, 1000) in text
-    assert "[" + "=" * 25 + ">" in progress_bar(500, 1000)
+    assert progress_bar(500, 1000) == "[" + "=" * 25 + ">" + " " * 25 + "]     500B/1kB"
+    assert progress_bar(1048576, 2097152) == \
+        "[" + "=" * 25 + ">" + " " * 25 + "]  1.049MB/2.097MB"
+    assert progress_bar(5, 5).startswith("[" + "=" * 50 + ">]")
+    assert progress_bar(1048576, 2097152, width=80) == " 1.049MB/2.097MB"
+    assert progress_bar(7, 0) == "      7B"
 
 
 def test_progress_off_a_terminal_prints_status_changes_only() -> None:
