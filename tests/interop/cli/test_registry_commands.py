@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 
@@ -66,6 +67,13 @@ def test_login_push_pull_and_run_autopull(engine: Engine, registry: object,
     assert lines[0] == "1: Pulling from cli/" + repo.rsplit("/", 1)[1]
     assert any(line.startswith("Digest: sha256:") for line in lines)
     assert lines[-1] == f"{repo}:1"
+
+    # the same pull through docker's CLI prints the same lines
+    engine.ok("rmi", f"{repo}:1")
+    theirs = subprocess.run(["docker", "-H", engine.host, "pull", f"{repo}:1"],
+                            capture_output=True, env={**os.environ, **env}, check=False)
+    assert theirs.returncode == 0, theirs.stderr
+    assert proc.stdout == theirs.stdout
 
     engine.ok("rmi", f"{repo}:1")
     proc = engine.dy("run", "--rm", f"{repo}:1", "echo", "pulled and ran", env=env)
