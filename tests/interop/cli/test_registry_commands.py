@@ -59,6 +59,12 @@ def test_login_push_pull_and_run_autopull(engine: Engine, registry: object,
     pushed = proc.stdout.decode()
     assert f"The push refers to repository [{repo}]" in pushed
     assert "1: digest: sha256:" in pushed
+    # pushing again ("Layer already exists"): the same lines as docker push prints
+    theirs = subprocess.run(["docker", "-H", engine.host, "push", f"{repo}:1"],
+                            capture_output=True, env={**os.environ, **env}, check=False)
+    again = engine.dy("push", f"{repo}:1", env=env)
+    assert (again.returncode, again.stdout) == (theirs.returncode, theirs.stdout)
+    assert b"Layer already exists" in again.stdout
 
     engine.ok("rmi", f"{repo}:1")
     proc = engine.dy("pull", f"{repo}:1", env=env)
