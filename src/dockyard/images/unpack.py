@@ -1,8 +1,8 @@
 """Unpack one layer tar into a directory in overlay form, refusing hostile entries.
 
-The tar arrives as a stream (never seeked, never buffered whole); every byte read is hashed,
-including the zero blocks after the end-of-archive marker, so the caller gets the layer's
-``diff_id`` once the stream is drained.
+The tar arrives as a stream (never seeked, never buffered whole) and is read by
+:mod:`~dockyard.images.tarstream`; every byte is hashed, including the zero blocks after the
+end-of-archive marker, so the caller gets the layer's ``diff_id`` once the stream is drained.
 
 Layer tars use AUFS-style whiteouts; the unpacked directory uses overlayfs' own form (the
 kernel's Documentation/filesystems/overlayfs.rst, "whiteouts and opaque directories")::
@@ -39,6 +39,7 @@ from typing import BinaryIO
 from dockyard.errors import InvalidArgument
 from dockyard.images._util import exact_chunks
 from dockyard.images.tarsplit import TarSplitWriter
+from dockyard.images.tarstream import TarStream
 from dockyard.oci.digest import Digester
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "WHITEOUT_META_PREFIX",
     "WHITEOUT_OPAQUE",
     "WHITEOUT_PREFIX",
-    "HashingReader",
     "UnpackResult",
     "find_in_layers",
     "is_opaque",
@@ -62,53 +62,6 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 CHUNK = 1 << 20
 MAX_NAME = 4096
 RAW_PAYLOAD_MAX = 1 << 20  # contents of non-files (kept in tar-split) beyond this: refused
-
-
-class HashingReader:
-    """A read-only file wrapper hashing every byte that passes through it.
-
-    It also keeps the bytes from ``keep_from`` on, so the unpacker can copy a tar's headers
-    and padding (everything but file contents) into the layer's tar-split record.
-    """
-
-    def __init__(self, raw: BinaryIO, algorithm: str = "sha256") -> None:
-        self._raw = raw
-        self.hasher = Digester(algorithm)
-        self.pos = 0  # bytes read so far
-        self.keep_from = 0
-        self._buf = bytearray()  # stream bytes from max(keep_from, buf_start) on
-        self._buf_start = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
-        if data:
-            self.hasher.update(data)
-            start = self.pos
-            self.pos += len(data)
-            if self.pos > self.keep_from:
-                skip = max(0, self.keep_from - start)
-                if not self._buf:
-                    self._buf_start = start + skip
-                self._buf += memoryview(data)[skip:]
-        return data
-
-    def take(self, start: int, end: int) -> bytes:
-        """The stream bytes [start, end) (must be >= keep_from and already read)."""
-        lo = start - self._buf_start
-        if lo < 0 or end > self.pos:
-            raise AssertionError("tar-split capture out of range")
-        return bytes(self._buf[lo : end - self._buf_start])
-
-    def discard_before(self, pos: int) -> None:
-        self.keep_from = pos
-        cut = pos - self._buf_start
-        if cut > 0:
-            del self._buf[:cut]
-            self._buf_start = pos
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
 
 
 @dataclass(frozen=True)
@@ -311,13 +264,11 @@ class _Unpacker:
         else:
             raise InvalidArgument("whiteouts need root (overlay whiteouts are device nodes)")
 
-    def regular(self, rel: str, info: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def regular(self, rel: str, info: tarfile.TarInfo, src: TarStream) -> None:
         if info.size > self.free - self.size:
             raise InvalidArgument(
                 f"layer entry {rel!r}: size {info.size} exceeds the free space of the store"
             )
-        src = tar.extractfile(info)
-        assert src is not None
         fd = os.open(
             self.path(rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
         )
@@ -362,12 +313,10 @@ class _Unpacker:
             raise InvalidArgument(f"layer entry {rel!r}: hardlink to directory {target!r}")
         os.link(tp, self.path(rel), follow_symlinks=False)
 
-    def stash_plnk(self, rel: str, info: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def stash_plnk(self, rel: str, info: tarfile.TarInfo, src: TarStream) -> None:
         if not info.isreg():
             return
         ident, dest = self.split.new_payload(info.size)
-        src = tar.extractfile(info)
-        assert src is not None
         with open(dest, "wb") as out:
             while chunk := src.read(CHUNK):
                 out.write(chunk)
@@ -377,7 +326,7 @@ class _Unpacker:
 
     # -- driver ----------------------------------------------------------------------------
 
-    def entry(self, info: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def entry(self, info: tarfile.TarInfo, src: TarStream) -> None:
         self.entries += 1
         if self.free_inodes is not None and self.entries > self.free_inodes:
             raise InvalidArgument(f"layer has more entries than the store has free inodes ({self.free_inodes})")
@@ -386,7 +335,7 @@ class _Unpacker:
             return  # the layer root itself ("./"): the root keeps the lower's metadata
         base = os.path.basename(rel)
         if rel.split("/")[0] == WHITEOUT_LINK_DIR:
-            self.stash_plnk(rel, info, tar)
+            self.stash_plnk(rel, info, src)
             return
         if base.startswith(WHITEOUT_PREFIX):
             self.whiteout(rel, info)
@@ -400,7 +349,7 @@ class _Unpacker:
             self.dirs.add(rel)
             self.dir_meta.append((rel, info))
         elif info.isreg():
-            self.regular(rel, info, tar)
+            self.regular(rel, info, src)
             self.made.add(rel)
             return
         elif info.issym():
@@ -461,47 +410,34 @@ def unpack_layer(
     """
     dest = os.path.join(layer_dir, "diff")
     os.makedirs(dest, exist_ok=True)
-    reader = HashingReader(stream)
+    hasher = Digester()
+    tar = TarStream(stream, hasher)
     with TarSplitWriter(layer_dir) as split:
         unpacker = _Unpacker(dest, lowers, allow_devices, split)
-        last_end = 0
         try:
-            with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tar:  # type: ignore[call-overload]
-                for info in tar:
-                    if info.sparse is not None:
-                        raise InvalidArgument(f"layer entry {info.name!r}: sparse files are not supported")
-                    split.raw(reader.take(last_end, info.offset_data))
-                    # contents that land in a file are referenced, not kept: let the reader
-                    # drop them as they stream by (a 10 GB file must not be held in memory)
-                    to_file = _contents_to_file(info)
-                    reader.discard_before(info.offset_data + (info.size if to_file else 0))
-                    before = len(split.paths)
-                    unpacker.entry(info, tar)
-                    if (len(split.paths) > before) != to_file:
-                        raise InvalidArgument(f"layer entry {info.name!r}: contents not stored")
-                    if to_file:
-                        last_end = info.offset_data + info.size
-                    elif info.size > RAW_PAYLOAD_MAX:
-                        raise InvalidArgument(f"layer entry {info.name!r}: unexpected contents")
-                    else:
-                        last_end = info.offset_data  # contents (if any) go in the next raw run
-                    reader.discard_before(last_end)
+            while (item := tar.next()) is not None:
+                info, header = item
+                split.raw(header)
+                to_file = _contents_to_file(info)
+                if not to_file and info.size > RAW_PAYLOAD_MAX:
+                    raise InvalidArgument(f"layer entry {info.name!r}: unexpected contents")
+                before = len(split.paths)
+                unpacker.entry(info, tar)
+                if (len(split.paths) > before) != to_file:
+                    raise InvalidArgument(f"layer entry {info.name!r}: contents not stored")
+                # contents written to a file are referenced by the split, the rest kept raw
+                split.raw(tar.skip_padding() if to_file else tar.finish_entry())
             unpacker.finish()
-            split.raw(reader.take(last_end, reader.pos))
-            reader.discard_before(reader.pos)
-            while chunk := reader.read(CHUNK):  # zero padding (and anything) after the end
+            for chunk in tar.trailing():  # end blocks, padding, anything after the end
                 split.raw(chunk)
-                reader.discard_before(reader.pos)
-        except tarfile.TarError as exc:
-            raise InvalidArgument(f"invalid layer tar: {exc}") from exc
-        except (EOFError, OverflowError, ValueError) as exc:  # absurd ids, times, device numbers
+        except (OverflowError, ValueError) as exc:  # absurd ids, times, device numbers
             raise InvalidArgument(f"invalid layer tar: {exc}") from exc
         except OSError as exc:
             if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR,
                              errno.ENOTEMPTY, errno.ELOOP, errno.EINVAL, errno.EOVERFLOW):
                 raise InvalidArgument(f"invalid layer tar: {exc}") from exc
             raise
-    return UnpackResult(str(reader.hasher.digest()), unpacker.size, reader.hasher.size)
+    return UnpackResult(str(hasher.digest()), unpacker.size, hasher.size)
 
 
 def _ns(mtime: float) -> int:
