@@ -191,5 +191,6 @@ def test_search_lists_what_our_registry_holds(engine: Engine, our_registry: str)
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
     assert any(repo.split("/", 1)[1] in line for line in lines[1:]), out
+    assert out == engine.docker("search", f"{our_registry}/findme").stdout.decode()
     names = engine.ok("search", "--format", "{{.Name}}", f"{our_registry}/findme").split()
     assert any(n.endswith(repo.rsplit("/", 1)[1]) for n in names), names
