@@ -86,7 +86,7 @@ def main() -> None:
         print(f"dockyard push            {best(first):6.2f} s   (compressing; the remembered blob: {best(again):.2f} s)")
         pushes = first
 
-        if not args.no_docker and r.PrivateDockerd.available():
+        if not args.no_docker:
             bench_docker(work, ref, args.runs, best(ours), best(pushes))
     finally:
         reg.cleanup()
@@ -94,37 +94,34 @@ def main() -> None:
 
 
 def bench_docker(work: str, ref: str, runs: int, ours: float, our_push: float) -> None:
-    d = r.PrivateDockerd(tempfile.mkdtemp(prefix="dypd-", dir="/tmp"))
+    import pytest
+    from tests.support.dockerd import private_dockerd
+
     try:
-        d.start()
-    except RuntimeError:
-        print("dockerd did not start; not measured")
-        d.cleanup()
-        return
-    try:
-        times = []
-        for _ in range(runs):
-            d.docker("rmi", "-f", ref, check=False)
-            d.docker("image", "prune", "-af", check=False)
-            t = time.perf_counter()
-            d.docker("pull", ref)
-            times.append(time.perf_counter() - t)
-        print(f"dockerd 20.10 pull       {best(times):6.2f} s   (dockyard/dockerd {ours / best(times):.2f}x)")
-        pushes = []
-        for i in range(runs):
-            # an empty registry each time: nothing to mount, nothing already there
-            target_reg = r.GoRegistry(os.path.join(work, f"dpush{i}")).start()
-            try:
-                tag = f"{target_reg.host}/bench/big:1"
-                d.docker("tag", ref, tag)
+        with private_dockerd("dypd-") as d:
+            times = []
+            for _ in range(runs):
+                d.run("rmi", "-f", ref, check=False)
+                d.run("image", "prune", "-af", check=False)
                 t = time.perf_counter()
-                d.docker("push", tag)
-                pushes.append(time.perf_counter() - t)
-            finally:
-                target_reg.cleanup()
-        print(f"dockerd 20.10 push       {best(pushes):6.2f} s   (dockyard/dockerd {our_push / best(pushes):.2f}x)")
-    finally:
-        d.cleanup()
+                d.run("pull", ref)
+                times.append(time.perf_counter() - t)
+            print(f"dockerd 20.10 pull       {best(times):6.2f} s   (dockyard/dockerd {ours / best(times):.2f}x)")
+            pushes = []
+            for i in range(runs):
+                # an empty registry each time: nothing to mount, nothing already there
+                target_reg = r.GoRegistry(os.path.join(work, f"dpush{i}")).start()
+                try:
+                    tag = f"{target_reg.host}/bench/big:1"
+                    d.run("tag", ref, tag)
+                    t = time.perf_counter()
+                    d.run("push", tag)
+                    pushes.append(time.perf_counter() - t)
+                finally:
+                    target_reg.cleanup()
+            print(f"dockerd 20.10 push       {best(pushes):6.2f} s   (dockyard/dockerd {our_push / best(pushes):.2f}x)")
+    except pytest.skip.Exception as exc:  # the helper skips when dockerd cannot run here
+        print(f"dockerd not measured: {exc}")
 
 
 if __name__ == "__main__":

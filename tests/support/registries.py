@@ -305,76 +305,18 @@ class GoRegistry:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-# -- the reference dockerd, private ------------------------------------------------------------
+# -- comparing with the reference dockerd (tests/support/dockerd.py runs it) ------------------
 
 
-class PrivateDockerd:
-    """dockerd 20.10 with its own data root, exec root and socket; no bridge, no iptables."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.sock = os.path.join(root, "docker.sock")
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}"}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("dockerd") is not None and shutil.which("docker") is not None
-
-    def start(self, timeout: float = 60) -> PrivateDockerd:
-        os.makedirs(self.root, exist_ok=True)
-        log = open(os.path.join(self.root, "dockerd.log"), "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            ["dockerd", "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
-             "--pidfile", f"{self.root}/dockerd.pid", "-H", f"unix://{self.sock}",
-             "--bridge=none", "--iptables=false", "--ip6tables=false"],
-            stdout=log, stderr=log, start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.docker("version", check=False).returncode == 0:
-                return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("dockerd did not start")
-
-    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True,
-                              check=False, timeout=120)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"docker {args}: {proc.stderr.strip()}")
-        return proc
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        subprocess.run(["umount", "-R", f"{self.root}/data"], capture_output=True, check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def layer_dirs(self, image_id: str) -> list[str]:
-        """The overlay2 diff directories of an image's layers, bottom first."""
-        info = json.loads(self.docker("image", "inspect", image_id).stdout)[0]
-        diff_ids = info["RootFS"]["Layers"]
-        out = []
-        chain = ""
-        for diff_id in diff_ids:
-            chain = diff_id if not chain else sha256(f"{chain} {diff_id}".encode())
-            db = f"{self.root}/data/image/overlay2/layerdb/sha256/{chain.split(':')[1]}/cache-id"
-            with open(db) as f:
-                out.append(f"{self.root}/data/overlay2/{f.read().strip()}/diff")
-        return out
+def dockerd_layer_dirs(data_root: str, diff_ids: list[str]) -> list[str]:
+    """dockerd's overlay2 diff directories for an image's layers (``RootFS.Layers``), bottom first."""
+    out = []
+    chain = ""
+    for diff_id in diff_ids:
+        chain = diff_id if not chain else sha256(f"{chain} {diff_id}".encode())
+        with open(f"{data_root}/image/overlay2/layerdb/sha256/{chain.split(':')[1]}/cache-id") as f:
+            out.append(f"{data_root}/overlay2/{f.read().strip()}/diff")
+    return out
 
 
 def tree(root: str) -> dict[str, tuple[Any, ...]]:

@@ -151,48 +151,38 @@ def test_basic_auth_login_and_pull(tmp_path: Any, store: Any) -> None:
 @pytest.mark.slow
 @pytest.mark.root
 def test_same_ids_digests_and_trees_as_dockerd(registry: r.GoRegistry, store: Any, tmp_path: Any) -> None:
-    if not r.PrivateDockerd.available():
-        pytest.skip("dockerd is not installed")
+    from tests.interop.registry.conftest import start_registry, stop_registry
+    from tests.support.dockerd import private_dockerd
+
     img = special_image()
     r.upload(registry.url, "it/special", "1", img)
     ours = asyncio.run(pull(store, f"{registry.host}/it/special:1", settings=SETTINGS))
-    # unix socket paths are limited to 108 bytes: a short root, not tmp_path
-    dockerd = r.PrivateDockerd(tempfile.mkdtemp(prefix="dyd-", dir="/tmp"))
-    try:
-        dockerd.start()
-    except RuntimeError:
-        pytest.skip("dockerd did not start here")
-    try:
-        dockerd.docker("pull", f"{registry.host}/it/special:1")
-        info = json.loads(dockerd.docker("image", "inspect", f"{registry.host}/it/special:1").stdout)[0]
+    with private_dockerd("dyd-") as dockerd:
+        dockerd.run("pull", f"{registry.host}/it/special:1")
+        info = json.loads(dockerd.run("image", "inspect", f"{registry.host}/it/special:1").stdout)[0]
         assert info["Id"] == ours.image_id
         image = store.get(ours.image_id)
         assert list(info["RepoDigests"]) == list(image.repo_digests)
-        theirs = dockerd.layer_dirs(info["Id"])
+        theirs = r.dockerd_layer_dirs(f"{dockerd.base}/data", info["RootFS"]["Layers"])
         mine = [store.layer(chain).path for chain in image.chain_ids]
         for t, m in zip(theirs, mine, strict=True):
             mine_tree, their_tree = r.tree(m), r.tree(t)
             diff = {k: (v, their_tree.get(k)) for k, v in mine_tree.items() if v != their_tree.get(k)}
             assert not diff, repr(diff)
             assert mine_tree == their_tree
-        # and dockerd pulls what we push
         # and dockerd pulls what we push, to the Go registry and to ours (fresh: real uploads)
-        from tests.interop.registry.conftest import start_registry, stop_registry
-
         served_root = tempfile.mkdtemp(prefix="dyo-", dir="/tmp")
         served = start_registry(served_root)
         try:
             for host in (registry.host, served.host):
                 store.tag(ours.image_id, f"{host}/it/ours:9")
                 asyncio.run(push(store, f"{host}/it/ours:9", settings=SETTINGS))
-                dockerd.docker("pull", f"{host}/it/ours:9")
-                back = json.loads(dockerd.docker("image", "inspect", f"{host}/it/ours:9").stdout)[0]
+                dockerd.run("pull", f"{host}/it/ours:9")
+                back = json.loads(dockerd.run("image", "inspect", f"{host}/it/ours:9").stdout)[0]
                 assert back["Id"] == ours.image_id
         finally:
             stop_registry(served)
             shutil.rmtree(served_root, ignore_errors=True)
-    finally:
-        dockerd.cleanup()
 
 
 def test_search_falls_back_to_the_go_registry_catalog(registry: r.GoRegistry) -> None:
