@@ -9,10 +9,13 @@ TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 if TYPE_CHECKING:
     from typing import Any
 
-CONTAINER = {name: ("run" if name in ("run", "create", "start", "attach", "exec")
-                    else "containers", name) for name in (
+__all__ = ["container", "container_inspect", "image", "image_inspect", "system"]
+
+CONTAINER = {name: ("run" if name in ("run", "create", "start", "attach", "exec") else
+                    "files" if name in ("cp", "diff", "commit", "export") else
+                    "containers", name) for name in (
     "run", "create", "start", "attach", "exec", "logs", "stop", "kill", "rm", "restart", "wait",
-    "inspect", "top", "stats", "cp", "diff", "commit", "export", "rename", "pause", "unpause",
+    "top", "stats", "cp", "diff", "commit", "export", "rename", "pause", "unpause",
     "update", "port")}
 CONTAINER |= {"inspect": ("groups", "container_inspect"), "ls": ("containers", "ps"), "ps": ("containers", "ps"), "list": ("containers", "ps"),
               "remove": ("containers", "rm"), "prune": ("prune", "container_prune")}
@@ -53,12 +56,12 @@ def system(ctx: Context, args: list[str]) -> int:
 
 
 def container_inspect(ctx: Context, args: list[str]) -> int:
-    from dockyard.cli.containers import inspect
+    from dockyard.cli.inspect import inspect
     return inspect(ctx, args, kind="container", command="container inspect")
 
 
 def image_inspect(ctx: Context, args: list[str]) -> int:
-    from dockyard.cli.containers import inspect
+    from dockyard.cli.inspect import inspect
     return inspect(ctx, args, kind="image", command="image inspect")
 
 

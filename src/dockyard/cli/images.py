@@ -173,7 +173,7 @@ def tag(ctx: Context, args: list[str]) -> int:
 
 
 def save(ctx: Context, args: list[str]) -> int:
-    from dockyard.cli.containers import write_stream
+    from dockyard.cli.files import write_stream
 
     p = Parser(ctx, "save", "[OPTIONS] IMAGE [IMAGE...]",
                "Save one or more images to a tar archive (streamed to STDOUT by default)")

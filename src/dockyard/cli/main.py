@@ -31,8 +31,10 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     **{name: ("run", name) for name in ("run", "create", "start", "attach", "exec")},
     **{name: ("containers", name) for name in (
-        "ps", "logs", "stop", "kill", "rm", "restart", "wait", "inspect", "top", "stats", "cp",
-        "diff", "commit", "export", "rename", "pause", "unpause", "update", "port")},
+        "ps", "logs", "stop", "kill", "rm", "restart", "wait", "top", "stats", "rename", "pause",
+        "unpause", "update", "port")},
+    **{name: ("files", name) for name in ("cp", "diff", "commit", "export")},
+    "inspect": ("inspect", "inspect"),
     **{name: ("images", name) for name in (
         "images", "rmi", "pull", "push", "tag", "save", "load", "import", "history", "search",
         "login", "logout")},

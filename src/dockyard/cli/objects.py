@@ -76,7 +76,7 @@ def volume_ls(ctx: Context, args: list[str]) -> int:
 
 
 def volume_inspect(ctx: Context, args: list[str]) -> int:
-    from dockyard.cli.containers import inspect
+    from dockyard.cli.inspect import inspect
     return inspect(ctx, args, kind="volume", command="volume inspect")
 
 
@@ -156,7 +156,7 @@ def network_ls(ctx: Context, args: list[str]) -> int:
 
 
 def network_inspect(ctx: Context, args: list[str]) -> int:
-    from dockyard.cli.containers import inspect
+    from dockyard.cli.inspect import inspect
     return inspect(ctx, args, kind="network", command="network inspect")
 
 

@@ -6,6 +6,9 @@ from dockyard.cli.context import Context, Parser
 from dockyard.cli.format import human_size, parse_filters, print_deletions
 
 # kind -> (reply key, heading)
+__all__ = ["container_prune", "image_prune", "network_prune", "prune", "system_prune",
+           "volume_prune"]
+
 KINDS = {
     "containers": ("ContainersDeleted", "Deleted Containers"),
     "networks": ("NetworksDeleted", "Deleted Networks"),
