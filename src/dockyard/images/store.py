@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from dockyard.atomic import atomic_write_json
 from dockyard.errors import ImageNotFound, Internal, InvalidArgument, NotFound
-from dockyard.images._util import writer_alive
+from dockyard.images._util import now_rfc3339, writer_alive
 from dockyard.images.blobs import BlobStore, BlobWriter
 from dockyard.images.layers import Layer, LayerStore, chain_id_of
 from dockyard.images.refs import RefIndex, familiar_match
@@ -52,6 +52,7 @@ class Image:
     created: str  # the config's RFC 3339 "created" ("" when absent)
     parent: str = ""
     manifests: tuple[str, ...] = field(default=())
+    last_tag_time: str = ""  # RFC 3339, "" if never tagged (Docker's Metadata.LastTagTime)
 
     @property
     def short_id(self) -> str:
@@ -99,6 +100,7 @@ class ImageRecord:
     manifests: tuple[str, ...]
     chain_ids: tuple[str, ...]
     size: int
+    last_tag_time: str = ""
 
 
 class ImageStore:
@@ -249,6 +251,7 @@ class ImageStore:
         image_id = self.blobs.write_blob(config)
         with self.lock:
             manifests: list[str] = []
+            old = None
             if os.path.exists(self._record_path(image_id)):
                 old = self.record(image_id)
                 manifests = list(old.manifests)
@@ -259,7 +262,8 @@ class ImageStore:
                     manifests.append(mdigest)
             if parent:
                 self.record(parent)  # must exist
-            record = {"id": image_id, "parent": parent or "", "manifests": manifests}
+            record = {"id": image_id, "parent": parent or "", "manifests": manifests,
+                      "last_tag_time": old.last_tag_time if old else ""}
             atomic_write_json(self._record_path(image_id), record)
             self._cache.pop(image_id, None)
             if repo_digest is not None:
@@ -293,7 +297,7 @@ class ImageStore:
                 pass
         rec = ImageRecord(
             raw, str(config.get("created") or ""), diff_ids, meta.get("parent", ""),
-            tuple(meta.get("manifests", [])), chains, size,
+            tuple(meta.get("manifests", [])), chains, size, meta.get("last_tag_time", ""),
         )
         self._cache[image_id] = rec
         return rec
@@ -313,6 +317,7 @@ class ImageStore:
             created=rec.created,
             parent=rec.parent,
             manifests=rec.manifests,
+            last_tag_time=rec.last_tag_time,
         )
 
     def image_ids(self) -> list[str]:
@@ -356,8 +361,14 @@ class ImageStore:
         r = ref if isinstance(ref, Reference) else parse_reference(ref)
         if r.digest is not None:
             raise InvalidArgument("refusing to create a tag with a digest reference")
-        self.record(image_id)
-        self.refs.add(r.with_default_tag(), image_id)
+        with self.lock:
+            rec = self.record(image_id)
+            self.refs.add(r.with_default_tag(), image_id)
+            # Docker's Metadata.LastTagTime
+            record = {"id": image_id, "parent": rec.parent, "manifests": list(rec.manifests),
+                      "last_tag_time": now_rfc3339()}
+            atomic_write_json(self._record_path(image_id), record)
+            self._cache.pop(image_id, None)
 
     def untag(self, ref: str | Reference) -> str:
         """Remove one tag or digest reference; returns the image id it pointed at."""

@@ -93,6 +93,15 @@ def test_tag_moves_and_untag(store: ImageStore) -> None:
         store.tag(a, f"x@{digest(b'm')}")
 
 
+def test_last_tag_time_is_kept(store: ImageStore) -> None:
+    a = image(store, "a")
+    assert store.get(a).last_tag_time == ""
+    store.tag(a, "t")
+    stamp = store.get(a).last_tag_time
+    assert stamp.endswith("Z") and stamp[:2] == "20"
+    assert ImageStore(store.root, driver="copy").get(a).last_tag_time == stamp
+
+
 def test_tags_survive_reopening(store: ImageStore) -> None:
     a = image(store, "a")
     store.tag(a, "keep:me")
