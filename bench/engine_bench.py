@@ -63,6 +63,22 @@ def children_named(name: str) -> list[int]:
     return out
 
 
+def _ppid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _median(values: list[tuple[int, int]]) -> tuple[int, int]:
+    return int(statistics.median(v[0] for v in values)), int(statistics.median(v[1] for v in values))
+
+
+def _line(what: str, rp: tuple[int, int]) -> str:
+    return f"    {what:36s} RSS {rp[0]:7d}  PSS {rp[1]:7d}"
+
+
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
     p = subprocess.run(argv, capture_output=True, env=env, check=False)
@@ -94,73 +110,77 @@ def main() -> int:
         return 1
     ours = EngineDaemon()
     ref: ReferenceDockerd | None = None
+    ref_name = "reference (docker CLI -> dockerd)"
+    results: dict[str, dict[str, list[float]]] = {}
+    par: dict[str, float] = {}
+    memory: list[str] = []
     try:
         ours.start()
         ours.load_busybox()
         env = dict(os.environ, DOCKYARD_HOST=ours.host)
-        setups: dict[str, list[str]] = {
-            "ours (dockyard CLI -> dockyard)": [DOCKYARD],
-            "docker CLI -> dockyard": [DOCKER, "-H", ours.host],
-        }
+        setups: dict[str, list[str]] = {}
         if shutil.which("dockerd"):
-            ref = ReferenceDockerd()
+            # the reference runs first, in a block: our `--network none` containers were seen to
+            # take the host's docker0 away (a network-service bug under investigation)
+            ref = ReferenceDockerd(bridge=True)
             ref.start()
-            saved = ours.docker("save", "busybox").stdout
-            ref.docker("load", input=saved)
-            setups["reference (docker CLI -> dockerd)"] = [DOCKER, "-H", ref.host]
-        results: dict[str, dict[str, list[float]]] = {k: {"default": [], "none": []} for k in setups}
-        for cli in setups.values():  # warm-up
-            timed([*cli, "run", "--rm", "busybox", "true"], env)
-        for _ in range(args.runs):
-            for name, cli in setups.items():
+            ref.docker("load", input=ours.docker("save", "busybox").stdout)
+            setups[ref_name] = [DOCKER, "-H", ref.host]
+        setups["ours (dockyard CLI -> dockyard)"] = [DOCKYARD]
+        setups["docker CLI -> dockyard"] = [DOCKER, "-H", ours.host]
+        for name, cli in setups.items():
+            timed([*cli, "run", "--rm", "busybox", "true"], env)  # warm-up
+            results[name] = {"default": [], "none": []}
+            for _ in range(args.runs):
                 results[name]["default"].append(timed([*cli, "run", "--rm", "busybox", "true"], env))
-                results[name]["none"].append(timed([*cli, "run", "--rm", "--network", "none", "busybox", "true"], env))
-        print(f"\n`run --rm busybox true`, median of {args.runs} (seconds)")
-        ref_name = "reference (docker CLI -> dockerd)"
-        for mode in ("default", "none"):
-            print(f"  network {mode}:")
-            for name in setups:
-                med = statistics.median(results[name][mode])
-                ratio = ""
-                if ref_name in results and name != ref_name:
-                    ratio = f"   {med / statistics.median(results[ref_name][mode]):.2f}x the reference"
-                print(f"    {name:40s} {med:.3f}{ratio}")
-        print("\nstart + remove 20 containers in parallel (seconds)")
-        par = {name: parallel(cli, 20, env) for name, cli in setups.items()}
-        for name, t in par.items():
-            ratio = f"   {t / par[ref_name]:.2f}x the reference" if ref_name in par and name != ref_name else ""
-            print(f"    {name:40s} {t:.3f}{ratio}")
-        print(f"\nmemory with {args.containers} running containers (KiB)")
+                results[name]["none"].append(timed([*cli, "run", "--rm", "--network", "none", "busybox", "true"],
+                                                   env))
+            par[name] = parallel(cli, 20, env)
+            if name == ref_name and ref is not None and ref.proc is not None:
+                for _ in range(args.containers):
+                    ref.docker("run", "-d", "busybox", "sleep", "300")
+                time.sleep(1)
+                memory.append(_line("dockerd", mem(ref.proc.pid)))
+                for cpid in children_named("containerd"):
+                    if _ppid(cpid) == ref.proc.pid:
+                        memory.append(_line("containerd", mem(cpid)))
+                shims = [mem(p) for p in children_named("containerd-shim")]
+                if shims:
+                    memory.append(_line(f"containerd-shim (median of {len(shims)})", _median(shims)))
+                ref.stop()
+                ref = None
         for _ in range(args.containers):
             ours.docker("run", "-d", "--network", "none", "busybox", "sleep", "300")
-            if ref is not None:
-                ref.docker("run", "-d", "busybox", "sleep", "300")
         time.sleep(1)
         assert ours.proc is not None
-        rss, pss = mem(ours.proc.pid)
-        print(f"    dockyard daemon        RSS {rss:7d}  PSS {pss:7d}")
+        memory.append(_line("dockyard daemon", mem(ours.proc.pid)))
         mons = []
         cdir = os.path.join(ours.exec_root, "containers")
         for cid in os.listdir(cdir):
             with contextlib.suppress(OSError, ValueError), open(os.path.join(cdir, cid, "monitor.json")) as f:
                 mons.append(mem(int(json.load(f)["monitor_pid"])))
         if mons:
-            print(f"    dockyard monitor (x{len(mons)}) RSS {statistics.median(m[0] for m in mons):7.0f}  "
-                  f"PSS {statistics.median(m[1] for m in mons):7.0f}  (median per container)")
-        if ref is not None and ref.proc is not None:
-            rss, pss = mem(ref.proc.pid)
-            print(f"    dockerd                RSS {rss:7d}  PSS {pss:7d}")
-            for cpid in children_named("containerd"):
-                r, p = mem(cpid)
-                print(f"    containerd (pid {cpid})  RSS {r:7d}  PSS {p:7d}")
-            shims = [mem(p) for p in children_named("containerd-shim")]
-            if shims:
-                print(f"    containerd-shim (x{len(shims)}) RSS {statistics.median(s[0] for s in shims):7.0f}  "
-                      f"PSS {statistics.median(s[1] for s in shims):7.0f}  (median per container)")
+            memory.append(_line(f"dockyard monitor (median of {len(mons)})", _median(mons)))
     finally:
         ours.cleanup()
         if ref is not None:
             ref.stop()
+    print(f"\n`run --rm busybox true`, median of {args.runs} (seconds)")
+    for mode in ("default", "none"):
+        print(f"  network {mode}:")
+        for name, res in results.items():
+            med = statistics.median(res[mode])
+            ratio = ""
+            if ref_name in results and name != ref_name:
+                ratio = f"   {med / statistics.median(results[ref_name][mode]):.2f}x the reference"
+            print(f"    {name:40s} {med:.3f}{ratio}")
+    print("\nstart + remove 20 containers in parallel (seconds)")
+    for name, t in par.items():
+        ratio = f"   {t / par[ref_name]:.2f}x the reference" if ref_name in par and name != ref_name else ""
+        print(f"    {name:40s} {t:.3f}{ratio}")
+    print(f"\nmemory with {args.containers} running containers (KiB)")
+    for line in memory:
+        print(line)
     return 0
 
 

@@ -112,6 +112,7 @@ class EngineDaemon:
         _unmount_under(self.root)
         for cid in ids:
             _remove_cgroup(cid)
+        _remove_network_leftovers(self.data_root)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- clients -----------------------------------------------------------------------------
@@ -159,20 +160,30 @@ class EngineDaemon:
 
 
 class ReferenceDockerd:
-    """The reference: dockerd (with its own containerd) on private paths, no bridge."""
+    """The reference: dockerd (with its own containerd) on private paths.
 
-    def __init__(self) -> None:
+    ``bridge=False`` runs it with ``--bridge none``; ``bridge=True`` gives it its default
+    bridge (docker0, a private ``--bip``, no iptables rules), removed again by :meth:`stop`."""
+
+    def __init__(self, bridge: bool = False) -> None:
         self.root = tempfile.mkdtemp(prefix="dy-ref-")
         self.sock = os.path.join(self.root, "docker.sock")
         self.host = "unix://" + self.sock
+        self.bridge = bridge
+        self.made_docker0 = False
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        net = ["--bridge", "none", "--iptables=false"]
+        if self.bridge:
+            self.made_docker0 = not os.path.exists("/sys/class/net/docker0")
+            rnd = int.from_bytes(os.urandom(1), "big")
+            net = ["--bip", f"10.222.{rnd}.1/24", "--iptables=false", "--ip-masq=false"]
         with open(os.path.join(self.root, "dockerd.log"), "wb") as log:
             self.proc = subprocess.Popen(
                 ["dockerd", "-H", self.host, "--data-root", os.path.join(self.root, "data"),
                  "--exec-root", os.path.join(self.root, "exec"), "--pidfile", os.path.join(self.root, "d.pid"),
-                 "--bridge", "none", "--iptables=false"],
+                 *net],
                 stdout=log, stderr=log, start_new_session=True)
         for _ in range(300):
             if subprocess.run([DOCKER, "-H", self.host, "version"], capture_output=True).returncode == 0:
@@ -193,6 +204,8 @@ class ReferenceDockerd:
                 self.proc.wait(30)
         subprocess.run(["umount", "-R", os.path.join(self.root, "data")], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.made_docker0:
+            subprocess.run(["ip", "link", "del", "docker0"], capture_output=True, check=False)
 
 
 
@@ -244,6 +257,21 @@ def _remove_cgroup(cid: str) -> None:
             with contextlib.suppress(OSError):
                 os.rmdir(d)
         time.sleep(0.05)
+
+
+def _remove_network_leftovers(data_root: str) -> None:
+    """The network service names a private daemon's links and nft table after a hash of its
+    data root (dockyard.daemon.networks._instance_config): remove them all."""
+    import hashlib
+
+    tag = hashlib.sha256(os.path.abspath(data_root).encode()).hexdigest()[:4]
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=False).stdout
+    for line in links.splitlines():
+        name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if name in (f"dy{tag}0",) or name.startswith((f"dy{tag}-", f"dv{tag}")):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+    for family in ("inet", "ip", "ip6"):
+        subprocess.run(["nft", "delete", "table", family, f"dockyard_{tag}"], capture_output=True, check=False)
 
 
 def _unmount_under(root: str) -> None:
