@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
 from collections.abc import Callable
 
 from dockyard.cli.context import Context, Parser, StatusError, UsageError
-from dockyard.client.streams import STDERR, SYSERR, Hijacked
+from dockyard.cli.session import (
+    DEFAULT_DETACH_KEYS,
+    Session,
+    Waiter,
+    parse_detach_keys,
+    proxy_signals,
+    watch_resize,
+)
 from dockyard.client.wire import quote
 from dockyard.errors import DockyardError, ImageNotFound
 
@@ -35,29 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["attach", "create", "exec", "run", "start"]
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-
-
-def parse_detach_keys(text: str) -> bytes:
-    """``ctrl-p,ctrl-q`` -> b"\\x10\\x11" (docker's term.ToBytes)."""
-    out = bytearray()
-    for key in text.split(","):
-        key = key.strip()
-        if key.lower().startswith("ctrl-") and len(key) == 6:
-            c = key[5].lower()
-            if "a" <= c <= "z":
-                out.append(ord(c) - ord("a") + 1)
-            elif c in "@[\\]^_":
-                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[c])
-            else:
-                raise UsageError(f"Unknown character: '{key}'")
-        elif len(key) == 1:
-            out.append(ord(key))
-        else:
-            raise UsageError(f"Unknown character: '{key}'")
-    return bytes(out)
-
-
 def start_error_status(message: str) -> int:
     """docker run's exit status for a container that could not start."""
     if any(s in message for s in ("executable file not found", "no such file or directory",
@@ -66,201 +48,6 @@ def start_error_status(message: str) -> int:
     if "permission denied" in message or "is a directory" in message:
         return 126
     return 125
-
-
-# -- the attached session -----------------------------------------------------------------------
-
-class Session:
-    """Copies stdin into a hijacked stream and its output to our stdout/stderr."""
-
-    def __init__(self, ctx: Context, conn: Hijacked, *, tty: bool, stdin: bool,
-                 detach_keys: bytes | None) -> None:
-        self.ctx = ctx
-        self.conn = conn
-        self.tty = tty
-        self.stdin = stdin
-        self.detach_keys = detach_keys if tty and stdin else None
-        self.detached = False
-        self._raw: Any = None
-
-    def start_input(self) -> None:
-        """Feed stdin in a thread (or half-close at once when there is no stdin)."""
-        if not self.stdin:
-            self.conn.close_write()
-            return
-        threading.Thread(target=self._copy_input, name="stdin", daemon=True).start()
-
-    def _read_stdin(self) -> Callable[[], bytes]:
-        stream = self.ctx.stdin
-        try:
-            fd = stream.fileno()
-        except (AttributeError, OSError, ValueError):
-            fd = None
-        if fd is not None:
-            return lambda: os.read(fd, 32768)
-        binary = self.ctx.stdin_binary()
-        reader = getattr(binary, "read1", None) or binary.read
-        return lambda: bytes(reader(32768))
-
-    def _copy_input(self) -> None:
-        read = self._read_stdin()
-        keys = self.detach_keys
-        matched = b""
-        try:
-            while True:
-                data = read()
-                if not data:
-                    break
-                if keys:
-                    out = bytearray()
-                    for byte in data:
-                        b = bytes([byte])
-                        if keys.startswith(matched + b):
-                            matched += b
-                            if matched == keys:
-                                self.detached = True
-                                self.conn.write(bytes(out))
-                                self._stop()
-                                return
-                            continue
-                        out += matched + b
-                        matched = b""
-                    data = bytes(out)
-                if data:
-                    self.conn.write(data)
-        except OSError:
-            return
-        self.conn.close_write()
-
-    def _stop(self) -> None:
-        import socket
-        try:
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def copy_output(self) -> None:
-        for stream, data in self.conn.frames(self.tty):
-            if stream in (STDERR, SYSERR):
-                self.ctx.err_bytes(data)
-            else:
-                self.ctx.out_bytes(data)
-        self.conn.close()
-
-    # -- terminal ------------------------------------------------------------------------------
-
-    def raw_terminal(self) -> None:
-        if not (self.tty and self.stdin and self.ctx.is_tty(self.ctx.stdin)):
-            return
-        import termios
-        import tty as ttymod
-        fd = self.ctx.stdin.fileno()
-        self._raw = (fd, termios.tcgetattr(fd))
-        ttymod.setraw(fd)
-
-    def restore_terminal(self) -> None:
-        if self._raw is not None:
-            import termios
-            fd, attrs = self._raw
-            termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
-            self._raw = None
-
-
-def terminal_size(ctx: Context) -> tuple[int, int] | None:
-    for stream in (ctx.stdout, ctx.stdin):
-        try:
-            size = os.get_terminal_size(stream.fileno())
-            return size.lines, size.columns
-        except (AttributeError, OSError, ValueError):
-            continue
-    return None
-
-
-def watch_resize(ctx: Context, resize: Callable[[int, int], None]) -> Callable[[], None]:
-    """Resize now and on every SIGWINCH; returns a function that stops watching."""
-    def do_resize(*_: Any) -> None:
-        size = terminal_size(ctx)
-        if size:
-            try:
-                resize(*size)
-            except DockyardError:
-                pass  # "is not running" after exit: the CLI ignores it
-
-    do_resize()
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.signal(signal.SIGWINCH, do_resize)
-
-    def stop() -> None:
-        signal.signal(signal.SIGWINCH, previous)
-    return stop
-
-
-def proxy_signals(ctx: Context, container: str) -> Callable[[], None]:
-    """Forward SIGINT/SIGTERM/SIGHUP... to the container (docker's --sig-proxy)."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    client = ctx.client.clone()
-    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-            signal.SIGUSR2]
-
-    def forward(signum: int, _frame: Any) -> None:
-        try:
-            client.kill(container, signal.Signals(signum).name)
-        except DockyardError:
-            pass
-
-    previous = {s: signal.signal(s, forward) for s in sigs}
-
-    def restore() -> None:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return restore
-
-
-class Waiter:
-    """``POST /wait`` on its own connection, registered before start.
-
-    The daemon answers a wait's headers at once and its body at exit (dockerd does); we
-    hold start until the headers are in, so a container that exits at once cannot be missed.
-    A daemon that holds the headers back only costs ``REGISTER_TIMEOUT`` seconds.
-    """
-
-    REGISTER_TIMEOUT = 2.0
-
-    def __init__(self, ctx: Context, container: str, condition: str) -> None:
-        self.result: dict[str, Any] | None = None
-        self.error: DockyardError | None = None
-        self._client = ctx.client.clone()
-        self._registered = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(container, condition),
-                                        name="wait", daemon=True)
-        self._thread.start()
-        self._registered.wait(self.REGISTER_TIMEOUT)
-
-    def _run(self, container: str, condition: str) -> None:
-        import json
-        try:
-            resp = self._client.request("POST", f"/containers/{quote(container)}/wait",
-                                        {"condition": condition})
-            self._registered.set()
-            self.result = json.loads(resp.read() or b"{}")
-        except DockyardError as exc:
-            self.error = exc
-        except ValueError as exc:
-            self.error = DockyardError(f"bad reply to wait: {exc}")
-        finally:
-            self._registered.set()
-
-    def status(self) -> int:
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-        result = self.result or {}
-        error = result.get("Error") or {}
-        if error.get("Message"):
-            raise StatusError(125, f"Error waiting for container: {error['Message']}")
-        return int(result.get("StatusCode", 0))
 
 
 # -- pulling ----------------------------------------------------------------------------------

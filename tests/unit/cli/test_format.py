@@ -16,7 +16,8 @@ from dockyard.cli.options import (
     parse_restart,
 )
 from dockyard.cli.progress import StreamError, display, progress_bar
-from dockyard.cli.run import parse_detach_keys, start_error_status
+from dockyard.cli.run import start_error_status
+from dockyard.cli.session import parse_detach_keys
 
 
 def test_tabulate_matches_tabwriter_min_width_and_padding() -> None:
