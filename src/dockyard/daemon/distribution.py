@@ -70,6 +70,21 @@ class DistributionService:
         self._settings: RegistrySettings | None = None
         self._settings_key: tuple[str, float] | None = None
         self._pulls: dict[tuple[str, str, str], _SharedPull] = {}
+        # daemon-wide limits, as dockerd's download/upload managers: (size, semaphore)
+        self._download_slots: tuple[int, asyncio.Semaphore] | None = None
+        self._upload_slots: tuple[int, asyncio.Semaphore] | None = None
+
+    def _slots(self, upload: bool) -> asyncio.Semaphore:
+        settings = self.settings()
+        size = settings.max_concurrent_uploads if upload else settings.max_concurrent_downloads
+        current = self._upload_slots if upload else self._download_slots
+        if current is None or current[0] != size:  # a reload changed the limit
+            current = (size, asyncio.Semaphore(size))
+            if upload:
+                self._upload_slots = current
+            else:
+                self._download_slots = current
+        return current[1]
 
     def settings(self) -> RegistrySettings:
         path = str(getattr(self.engine.cfg, "config_file", "") or "")
@@ -125,6 +140,7 @@ class DistributionService:
             platform=platform or None,
             progress=progress,
             settings=self.settings(),
+            slots=self._slots(upload=False),
         )
         self.engine.events.publish("image", "pull", result.reference.familiar())
         return result
@@ -147,6 +163,7 @@ class DistributionService:
             platform=platform or None,
             progress=progress,
             settings=self.settings(),
+            slots=self._slots(upload=False),
         )
         for result in results:
             self.engine.events.publish("image", "pull", result.reference.familiar())
@@ -155,7 +172,14 @@ class DistributionService:
     async def push(
         self, ref: str, *, auth: AuthConfig | None, progress: ProgressCallback | None
     ) -> list[PushResult]:
-        results = await push(self._store(), ref, auth=auth, progress=progress, settings=self.settings())
+        results = await push(
+            self._store(),
+            ref,
+            auth=auth,
+            progress=progress,
+            settings=self.settings(),
+            slots=self._slots(upload=True),
+        )
         self.engine.events.publish("image", "push", ref)
         return results
 

@@ -89,10 +89,12 @@ async def pull(
     settings: RegistrySettings | None = None,
     session: aiohttp.ClientSession | None = None,
     spool_dir: str | None = None,
+    slots: asyncio.Semaphore | None = None,
 ) -> PullResult:
     """Pull ``ref`` into ``store``; returns the image id and manifest digest.
 
-    ``progress`` receives Docker's JSON messages. Raises NotFound, Unauthorized,
+    ``progress`` receives Docker's JSON messages. ``slots`` bounds layer downloads across
+    pulls (the daemon's max-concurrent-downloads); default: per pull. Raises NotFound, Unauthorized,
     Unavailable, InvalidArgument (bad content), Unsupported; the store is left as it was.
     """
     settings = settings or RegistrySettings()
@@ -112,7 +114,8 @@ async def pull(
         if platform is not None:
             _check_platform(config_raw, want, reference)
         before = await asyncio.to_thread(_current_id, store, reference)
-        await _fetch_layers(store, client, reference, manifest, diff_ids, settings, events, spool_dir)
+        slots = slots or asyncio.Semaphore(settings.max_concurrent_downloads)
+        await _fetch_layers(store, client, reference, manifest, diff_ids, settings, events, spool_dir, slots)
         repo_digest = f"{reference.name}@{top_digest}"
         tags = [reference] if reference.tag and not reference.digest else []
         image_id = await asyncio.to_thread(
@@ -288,6 +291,7 @@ async def _fetch_layers(
     settings: RegistrySettings,
     events: prog.Progress,
     spool_dir: str | None,
+    semaphore: asyncio.Semaphore,
 ) -> None:
     for desc in manifest.layers:
         if desc.media_type in mt.NON_DISTRIBUTABLE and not settings.allow_nondistributable:
@@ -310,7 +314,6 @@ async def _fetch_layers(
             jobs.append(_LayerJob(i, desc, diff_ids[i], Spool(spool_dir)))
     if not jobs:
         return
-    semaphore = asyncio.Semaphore(settings.max_concurrent_downloads)
     for job in jobs[settings.max_concurrent_downloads :]:
         events.layer(job.desc.short_id, "Waiting")
     parent = chains[present] if present >= 0 else None

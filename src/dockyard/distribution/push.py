@@ -74,10 +74,12 @@ async def push(
     progress: prog.ProgressCallback | None = None,
     settings: RegistrySettings | None = None,
     session: aiohttp.ClientSession | None = None,
+    slots: asyncio.Semaphore | None = None,
 ) -> list[PushResult]:
     """Push ``ref`` (every local tag of the repository when it has no tag).
 
-    Returns one result per tag pushed: the manifest digest and size.
+    Returns one result per tag pushed: the manifest digest and size. ``slots`` bounds layer
+    uploads across pushes (the daemon's max-concurrent-uploads); default: per push.
     """
     settings = settings or RegistrySettings()
     reference = parse_reference(ref) if isinstance(ref, str) else ref
@@ -91,8 +93,9 @@ async def push(
         endpoints = await endpoints_for(reference.domain, settings, pull=False)
         client = await RegistryClient.connect(sess, settings, endpoints, auth)
         done: dict[str, _Pushed] = {}  # diff_id -> pushed blob, shared by the tags
+        slots = slots or asyncio.Semaphore(settings.max_concurrent_uploads)
         for tagged in tags:
-            results.append(await _push_one(store, client, tagged, settings, events, done))
+            results.append(await _push_one(store, client, tagged, settings, events, done, slots))
     return results
 
 
@@ -118,12 +121,12 @@ async def _push_one(
     settings: RegistrySettings,
     events: prog.Progress,
     done: dict[str, _Pushed],
+    semaphore: asyncio.Semaphore,
 ) -> PushResult:
     image = await asyncio.to_thread(store.resolve, str(ref))
     config_raw: bytes = await asyncio.to_thread(store.config_bytes, image.id)
     diff_ids: list[str] = list(image.layers)
     chain_ids: list[str] = list(image.chain_ids)
-    semaphore = asyncio.Semaphore(settings.max_concurrent_uploads)
     for diff_id in reversed(diff_ids):
         events.layer(Digest.parse(diff_id).short, "Preparing")
 

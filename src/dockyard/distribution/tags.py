@@ -6,6 +6,7 @@ and an empty ``tag``; dockerd then ends with ``Status: Downloaded newer image fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import TYPE_CHECKING
@@ -79,8 +80,10 @@ async def pull_all_tags(
     platform: str | Platform | None = None,
     progress: prog.ProgressCallback | None = None,
     settings: RegistrySettings | None = None,
+    slots: asyncio.Semaphore | None = None,
 ) -> list[PullResult]:
     settings = settings or RegistrySettings()
+    slots = slots or asyncio.Semaphore(settings.max_concurrent_downloads)
     events = prog.Progress(progress)
     results = []
     async with session_scope(settings, None) as sess:
@@ -96,7 +99,7 @@ async def pull_all_tags(
         for tag in tags:
             results.append(
                 await pull(store, ref.with_tag(tag), auth=auth, platform=platform,
-                           progress=quiet, settings=settings, session=sess)
+                           progress=quiet, settings=settings, session=sess, slots=slots)
             )
     up_to_date = all(r.up_to_date for r in results)
     word = "Image is up to date for" if up_to_date else "Downloaded newer image for"

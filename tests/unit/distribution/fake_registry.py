@@ -63,6 +63,8 @@ class FakeRegistry:
         self.host = ""
         self.token_requests = 0
         self.tag_page = 1000  # registries may cap a page below the n asked for
+        self.inflight = 0  # blob bodies being sent now, and the most at once
+        self.max_inflight = 0
 
     # content --------------------------------------------------------------------------------
     def add_blob(self, repo: str, blob: Blob | bytes) -> str:
@@ -231,6 +233,15 @@ class FakeRegistry:
         if status == 206:
             resp.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         await resp.prepare(request)
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            return await self._send_body(request, resp, digest, body)
+        finally:
+            self.inflight -= 1
+
+    async def _send_body(self, request: web.Request, resp: web.StreamResponse, digest: str,
+                         body: bytes) -> web.StreamResponse:
         cut = self.faults.truncate.get(digest, 0)
         if cut:
             self.faults.truncate[digest] = cut - 1

@@ -96,7 +96,7 @@ class _Server:
 def server(store: Any, tmp_path: Any) -> Iterator[_Server]:
     reg = FakeRegistry(auth="basic", users={"alice": "pw"})
     cfg = tmp_path / "daemon.json"
-    cfg.write_text(json.dumps({"max-concurrent-downloads": 2}))
+    cfg.write_text(json.dumps({"max-concurrent-downloads": 1}))
     with _Server(store, str(cfg), reg) as s:
         yield s
 
@@ -195,3 +195,26 @@ def test_concurrent_pulls_of_one_image_share_one_download(server: _Server) -> No
         assert out[-1]["status"] == f"Status: Downloaded newer image for {repo}:1"
     blob_gets = [p for m, p, _ in server.registry.log if m == "GET" and img.layers[0].digest in p]
     assert len(blob_gets) == 1
+
+
+def test_max_concurrent_downloads_holds_across_pulls(server: _Server) -> None:
+    # daemon.json says 1: two pulls of different images never fetch two layers at once
+    for name in ("one", "two"):
+        img = r.TestImage([r.layer_tar([r.file(f"{name}{i}", os.urandom(100_000))]) for i in range(2)])
+        server.registry.add_image(name, "1", img)
+    server.registry.faults.slow_blob = 0.2
+    done: list[str] = []
+
+    def one(name: str) -> None:
+        client = docker.APIClient(base_url=server.url, version="1.41")
+        out = list(client.pull(f"{server.registry.host}/{name}", tag="1", stream=True, decode=True,
+                               auth_config={"username": "alice", "password": "pw"}))
+        done.append(out[-1]["status"])
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(done) == 2 and all(s.startswith("Status: Downloaded newer image") for s in done)
+    assert server.registry.max_inflight == 1
