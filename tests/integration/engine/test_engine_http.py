@@ -91,3 +91,37 @@ def test_running_container_cannot_be_removed_without_force(daemon: EngineDaemon)
     status, _, out = daemon.request("DELETE", f"/containers/{cid}")
     assert status == 409 and "You cannot remove a running container" in json.loads(out)["message"]
     assert daemon.request("DELETE", f"/containers/{cid}?force=1")[0] == 204
+
+
+def test_logs_tail_since_until_and_timestamps(daemon: EngineDaemon) -> None:
+    cid = _create(daemon, {"Cmd": ["sh", "-c", "echo one; sleep 1.2; echo two; echo three"]})
+    daemon.request("POST", f"/containers/{cid}/start")
+    daemon.request("POST", f"/containers/{cid}/wait")
+    _, _, raw = daemon.request("GET", f"/containers/{cid}/logs?stdout=1&timestamps=1")
+    lines = [p for _, p in _read_frames(raw)]
+    assert [x.split(b" ", 1)[1] for x in lines] == [b"one\n", b"two\n", b"three\n"]
+    from dockyard.daemon.logs import parse_time
+
+    t_two = parse_time(lines[1].split(b" ", 1)[0].decode())
+    _, _, raw = daemon.request("GET", f"/containers/{cid}/logs?stdout=1&since={t_two - 0.5:.6f}")
+    assert [p for _, p in _read_frames(raw)] == [b"two\n", b"three\n"]
+    _, _, raw = daemon.request("GET", f"/containers/{cid}/logs?stdout=1&until={t_two - 0.5:.6f}")
+    assert [p for _, p in _read_frames(raw)] == [b"one\n"]
+    _, _, raw = daemon.request("GET", f"/containers/{cid}/logs?stdout=1&tail=1")
+    assert [p for _, p in _read_frames(raw)] == [b"three\n"]
+    daemon.request("DELETE", f"/containers/{cid}")
+
+
+def test_stats_one_shot_has_cgroup_figures(daemon: EngineDaemon) -> None:
+    cid = _create(daemon, {"Cmd": ["sleep", "30"], "HostConfig": {"Memory": 64 * 1024 * 1024}})
+    daemon.request("POST", f"/containers/{cid}/start")
+    try:
+        status, _, out = daemon.request("GET", f"/containers/{cid}/stats?stream=0")
+        doc = json.loads(out)
+        assert status == 200 and doc["id"] == cid
+        assert doc["memory_stats"]["limit"] == 64 * 1024 * 1024
+        assert doc["memory_stats"]["usage"] > 0
+        assert doc["pids_stats"]["current"] == 1
+        assert doc["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+    finally:
+        daemon.request("DELETE", f"/containers/{cid}?force=1")

@@ -260,3 +260,29 @@ def test_detach_keys_leave_the_container_running(daemon: EngineDaemon, docker_cl
         assert daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == b"true"
     finally:
         daemon.docker("rm", "-f", name)
+
+
+def test_image_commands(daemon: EngineDaemon, docker_cli: str, tmp_path: os.PathLike[str]) -> None:
+    tag = f"imgs-{os.getpid()}:1"
+    daemon.docker("tag", "busybox", tag, check=True)
+    name = f"user-{os.getpid()}"
+    daemon.docker("create", "--name", name, tag, "true", check=True)
+    try:
+        p = daemon.docker("rmi", "-f", tag)  # only a tag goes: the image is in use and has 2 names
+        assert p.returncode == 0 and b"Untagged" in p.stdout
+        daemon.docker("tag", "busybox", tag, check=True)
+        rows = daemon.docker("history", "--format", "{{.CreatedBy}}", "busybox").stdout.decode().splitlines()
+        assert rows, "history is empty"
+        ids = daemon.docker("images", "-q", "--filter", f"reference={tag.split(':')[0]}").stdout.split()
+        assert len(ids) == 1
+        assert daemon.docker("images", "-q", "--filter", "dangling=true").returncode == 0
+        layer = os.path.join(daemon.root, "busybox-layer.tar")
+        p = daemon.docker("import", "--message", "imported", "--change", "ENV FOO=bar", layer, f"imp-{os.getpid()}",
+                          check=True)
+        doc = json.loads(daemon.docker("image", "inspect", f"imp-{os.getpid()}").stdout)[0]
+        assert "FOO=bar" in doc["Config"]["Env"] and doc["Comment"] == "imported"
+        daemon.docker("rmi", f"imp-{os.getpid()}", check=True)
+        assert daemon.docker("image", "prune", "-f").returncode == 0
+    finally:
+        daemon.docker("rm", "-f", name)
+        daemon.docker("rmi", tag)
