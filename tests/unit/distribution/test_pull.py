@@ -565,3 +565,20 @@ def test_explicit_platform_must_match_a_single_platform_image(store: Any, snapsh
     _fail(reg, store, snapshot, NotFound, "does not match the specified platform: wanted linux/arm64",
           platform="linux/arm64")
     assert pull_from(reg, store, "app", platform="linux/amd64").image_id
+
+
+def test_docker_hub_names_pull_through_a_hub_mirror(store: Any) -> None:
+    mirror = FakeRegistry()
+    img = small_image()
+    mirror.add_image("library/ubuntu", "latest", img)
+
+    async def go() -> Any:
+        async with serve(mirror):
+            settings = RegistrySettings.from_daemon_config({"registry-mirrors": [mirror.url]})
+            return await pull(store, "ubuntu", settings=settings)
+
+    result = run(go())  # no internet here: only the mirror can answer
+    assert result.image_id == img.image_id
+    image = store.get(img.image_id)
+    assert image.repo_tags == ("ubuntu:latest",)
+    assert image.repo_digests == (f"ubuntu@{img.manifest.digest}",)
