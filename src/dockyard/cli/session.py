@@ -156,16 +156,30 @@ def terminal_size(ctx: Context) -> tuple[int, int] | None:
 
 
 def watch_resize(ctx: Context, resize: Callable[[int, int], None]) -> Callable[[], None]:
-    """Resize now and on every SIGWINCH; returns a function that stops watching."""
-    def do_resize(*_: Any) -> None:
-        size = terminal_size(ctx)
-        if size:
-            try:
-                resize(*size)
-            except DockyardError:
-                pass  # "is not running" after exit: the CLI ignores it
+    """Resize now and on every SIGWINCH; returns a function that stops watching.
 
-    do_resize()
+    The first resize can come before the process is running (an exec's pty appears a little
+    after its start): like the docker CLI, retry it ten times with a growing pause (10 ms,
+    20 ms, ...) in the background."""
+    def do_resize(*_: Any) -> bool:
+        size = terminal_size(ctx)
+        if not size:
+            return True
+        try:
+            resize(*size)
+        except DockyardError:
+            return False  # "is not running" before start or after exit: ignored
+        return True
+
+    def first_resize() -> None:
+        import time
+        for attempt in range(11):
+            if do_resize():
+                return
+            time.sleep((attempt + 1) * 0.01)
+
+    if not do_resize():
+        threading.Thread(target=first_resize, name="resize", daemon=True).start()
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGWINCH, do_resize)
