@@ -24,6 +24,7 @@ from dockyard.daemon import mounts as mountlib
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.extras import ContainerExtras
+from dockyard.daemon.health import HealthChecker
 from dockyard.daemon.logs import LogLine, follow, parse_time, read_lines
 from dockyard.daemon.monitor_client import MonitorClient
 from dockyard.daemon.names import generate_name
@@ -85,7 +86,7 @@ class ContainerService(ContainerExtras):
         self.remove_waiters: dict[str, list[asyncio.Future[Container]]] = {}
         self.created_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.health_tasks: dict[str, asyncio.Task[None]] = {}
+        self.health = HealthChecker(self)
         self.network: Any = None
 
     # ---- lookup ---------------------------------------------------------------------
@@ -342,7 +343,7 @@ class ContainerService(ContainerExtras):
         self._save(c)
         self._event(c, "start")
         if (c.config.get("Healthcheck") or {}).get("Test") not in (None, [], ["NONE"]):
-            self._start_health(c)
+            self.health.start(c)
 
     def _init_path(self, c: Container) -> str | None:
         if not c.host_config.get("Init"):
@@ -426,7 +427,7 @@ class ContainerService(ContainerExtras):
         client = self.monitors.pop(cid, None)
         if client is not None:
             client.close()
-        self._stop_health(cid)
+        self.health.stop(cid)
         c.state.status = "exited"
         c.state.pid = 0
         c.state.exit_code = int(ev.get("code") or 0)
@@ -813,74 +814,6 @@ class ContainerService(ContainerExtras):
             raise Conflict(f"Exec {exec_id} is not running")
         await client.request("resize", h=h, w=w, exec_id=exec_id)
 
-    # ---- health checks ---------------------------------------------------------------
-    def _start_health(self, c: Container) -> None:
-        c.health = {"Status": "starting", "FailingStreak": 0, "Log": []}
-        self.health_tasks[c.id] = self._spawn_task(self._health_loop(c))
-
-    def _stop_health(self, cid: str) -> None:
-        task = self.health_tasks.pop(cid, None)
-        if task is not None:
-            task.cancel()
-
-    async def _health_loop(self, c: Container) -> None:
-        hc = c.config.get("Healthcheck") or {}
-        test = list(hc.get("Test") or [])
-        interval = (hc.get("Interval") or 30_000_000_000) / 1e9
-        timeout = (hc.get("Timeout") or 30_000_000_000) / 1e9
-        start_period = (hc.get("StartPeriod") or 0) / 1e9
-        retries = int(hc.get("Retries") or 3)
-        if test and test[0] == "CMD-SHELL":
-            cmd = ["/bin/sh", "-c", " ".join(test[1:])]
-        elif test and test[0] == "CMD":
-            cmd = test[1:]
-        else:
-            return
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        while c.state.running:
-            await asyncio.sleep(interval)
-            if not c.state.running or c.health is None:
-                return
-            start = now_rfc3339()
-            output = b""
-            code = -1
-            rec = None
-            try:
-                rec = self.exec_create(c.id, {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True})
-                stream = await self.exec_start(rec.id)
-                code, output = await asyncio.wait_for(self._collect(rec, stream), timeout)
-                stream.close()
-            except TimeoutError:
-                output = f"Health check exceeded timeout ({timeout:g}s)".encode()
-            except DockyardError as exc:
-                output = exc.message.encode()
-            health = c.health
-            health["Log"] = (health["Log"] + [{"Start": start, "End": now_rfc3339(), "ExitCode": code,
-                                               "Output": output.decode(errors="replace")}])[-5:]
-            old = health["Status"]
-            if code == 0:
-                health["Status"] = "healthy"
-                health["FailingStreak"] = 0
-            elif loop.time() - began > start_period:
-                health["FailingStreak"] += 1
-                if health["FailingStreak"] >= retries:
-                    health["Status"] = "unhealthy"
-            if health["Status"] != old:
-                self._event(c, f"health_status: {health['Status']}")
-            self._save(c)
-
-    async def _collect(self, rec: ExecRecord, stream: MonitorStream) -> tuple[int, bytes]:
-        output = b""
-        code = 0
-        async for kind, payload in stream.frames():
-            if kind == 3:
-                code = int(payload.get("code") or 0)
-                self.exec_finished(rec, payload)
-            elif len(output) < 4096:
-                output += payload
-        return code, output
-
     # ---- restore after a daemon restart ----------------------------------------------
     async def restore(self) -> None:
         for c in self.records.load_all():
@@ -905,7 +838,7 @@ class ContainerService(ContainerExtras):
                         c.state.pid = int(state.get("pid") or c.state.pid)
                         log.info("restored running container %s", c.id[:12])
                         if c.health is not None:
-                            self._start_health(c)
+                            self.health.start(c)
                         continue
                     client.close()
                 except (OSError, DockyardError, TimeoutError):
