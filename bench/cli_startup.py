@@ -4,7 +4,8 @@
 
 Prints medians (ms) of: ``--version`` (no daemon), ``ps`` against an unreachable socket
 (argument parsing, client import, connect failure), and with ``--host``, ``ps`` and
-``version`` against a live daemon; the ratio is ours / docker's. Also lists the modules
+``version`` and ``run --rm busybox true`` (needs a busybox image) against a live daemon;
+the ratio is ours / docker's. Also lists the modules
 that ``dockyard ps`` imports, as ``python -X importtime`` reports them (cumulative µs).
 """
 
@@ -47,7 +48,8 @@ def main() -> None:
     cases = [("--version", ["--version"], None),
              ("ps (no daemon)", ["-H", "unix:///nonexistent.sock", "ps"], None)]
     if ns.host:
-        cases += [("ps", ["-H", ns.host, "ps"], None), ("version", ["-H", ns.host, "version"], None)]
+        cases += [("ps", ["-H", ns.host, "ps"], None), ("version", ["-H", ns.host, "version"], None),
+                  ("run --rm true", ["-H", ns.host, "run", "--rm", "busybox", "true"], None)]
     print(f"{'command':<18}{'dockyard wall/cpu ms':>22}{'docker wall/cpu ms':>20}{'ratio':>7}")
     for label, args, _ in cases:
         ours = median_ms([*DOCKYARD, *args], ns.n, env)
