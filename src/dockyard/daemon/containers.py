@@ -24,6 +24,7 @@ from dockyard.daemon import mounts as mountlib
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.extras import ContainerExtras
+from dockyard.daemon.filters import matches
 from dockyard.daemon.health import HealthChecker
 from dockyard.daemon.logs import LogLine, follow, parse_time, read_lines
 from dockyard.daemon.monitor_client import MonitorClient
@@ -888,52 +889,10 @@ class ContainerService(ContainerExtras):
         if not all_ and not filters.get("status") and not filters.get("exited"):
             out = [c for c in out if c.state.running or c.state.status == "restarting"]
         for key, values in filters.items():
-            out = [c for c in out if self._match(c, key, values)]
+            out = [c for c in out if matches(self, c, key, values)]
         if limit and limit > 0:
             out = out[:limit]
         return out
-
-    def _match(self, c: Container, key: str, values: builtins.list[str]) -> bool:
-        if key == "status":
-            return c.state.status in values
-        if key == "name":
-            return any(re.search(v.lstrip("/"), c.name) for v in values)
-        if key == "id":
-            return any(c.id.startswith(v) for v in values)
-        if key == "label":
-            labels = c.config.get("Labels") or {}
-            for v in values:
-                k, sep, val = v.partition("=")
-                if k not in labels or (sep and labels[k] != val):
-                    return False
-            return True
-        if key == "exited":
-            return c.state.status == "exited" and str(c.state.exit_code) in values
-        if key == "ancestor":
-            for v in values:
-                if c.config.get("Image") == v or c.image_id == v or c.image_id.removeprefix("sha256:").startswith(v):
-                    return True
-                if self.images is not None:
-                    try:
-                        if self.images.resolve(v).id == c.image_id:
-                            return True
-                    except DockyardError:
-                        continue
-            return False
-        if key == "volume":
-            return any(mp.get("Name") in values or mp.get("Destination") in values for mp in c.mount_points)
-        if key == "health":
-            return (c.health or {}).get("Status", "none") in values
-        if key in ("before", "since"):
-            ref = self.find(values[0])
-            if ref is None:
-                return False
-            return c.created < ref.created if key == "before" else c.created > ref.created
-        if key == "is-task":
-            return "false" in values
-        if key == "network":
-            return True
-        raise InvalidArgument(f"invalid filter '{key}'")
 
     async def prune(self, filters: dict[str, builtins.list[str]]) -> tuple[builtins.list[str], int]:
         deleted = []
@@ -942,7 +901,7 @@ class ContainerService(ContainerExtras):
         for c in list(self.containers.values()):
             if c.state.running or c.state.status in ("restarting", "removing"):
                 continue
-            if filters.get("label") and not self._match(c, "label", filters["label"]):
+            if filters.get("label") and not matches(self, c, "label", filters["label"]):
                 continue
             if until and parse_time(c.created) > until:
                 continue
