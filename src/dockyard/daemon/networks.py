@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import hashlib
 import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dockyard.atomic import atomic_write_json
@@ -55,7 +56,7 @@ class NetworkService:
     def __init__(self, data_root: str, exec_root: str, network_cfg: Mapping[str, Any],
                  containers: Any, events: Any) -> None:
         self.nm = NetworkManager(os.path.join(data_root, "network"),
-                                 NetworkConfig.from_daemon_json(network_cfg))
+                                 _instance_config(data_root, network_cfg))
         self.records_dir = os.path.join(data_root, "network", "containers")
         self.netns_dir = os.path.join(exec_root, "netns")
         os.makedirs(self.records_dir, exist_ok=True)
@@ -340,6 +341,22 @@ class NetworkService:
 
     def endpoints(self, cid: str) -> builtins.list[tuple[Network, Endpoint]]:
         return self.nm.endpoints_of(cid)
+
+
+DEFAULT_DATA_ROOT = "/var/lib/dockyard"
+
+
+def _instance_config(data_root: str, raw: Mapping[str, Any]) -> NetworkConfig:
+    """daemon.json's network keys; a daemon with its own data root (tests, a second instance)
+    gets its own link prefixes, nft table and default bridge name, so that two daemons never
+    adopt, rewrite or clean up each other's bridges, veths and rules."""
+    cfg = NetworkConfig.from_daemon_json(raw)
+    if os.path.abspath(data_root) == DEFAULT_DATA_ROOT:
+        return cfg
+    tag = hashlib.sha256(os.path.abspath(data_root).encode()).hexdigest()[:4]
+    return replace(cfg, bridge_prefix=f"dy{tag}-", veth_prefix=f"dv{tag}",
+                   fw_table=f"dockyard_{tag}",
+                   bridge_name=cfg.bridge_name if cfg.bridge_name != "dockyard0" else f"dy{tag}0")
 
 
 @dataclass(frozen=True)

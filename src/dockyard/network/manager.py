@@ -65,6 +65,7 @@ class NetworkConfig:
     fw_table: str = "dockyard"
     mtu: int = 1500
     manage_firewall: bool = True                               # "iptables": false disables
+    default_bridge: bool = True                                # "bridge": "none" disables
 
     @classmethod
     def from_daemon_json(cls, raw: Mapping[str, Any]) -> NetworkConfig:
@@ -79,7 +80,9 @@ class NetworkConfig:
             changes["bip"] = str(raw["bip"])
         if raw.get("default-address-pools"):
             changes["default_address_pools"] = ipam.parse_pools(raw["default-address-pools"])
-        if raw.get("bridge"):
+        if raw.get("bridge") == "none":       # dockerd's --bridge=none: no default bridge
+            changes["default_bridge"] = False
+        elif raw.get("bridge"):
             changes["bridge_name"] = str(raw["bridge"])
         if "iptables" in raw:
             changes["manage_firewall"] = bool(raw["iptables"])
@@ -184,6 +187,8 @@ class NetworkManager:
         self._lock = threading.RLock()
         self._ports = PortReservations()
         self._fw = fw
+        self._kernel_ready = False
+        self._kernel_starting = False
         self._networks: Mapping[str, Network] = self._load()
 
     # ---------------------------------------------------------------- records
@@ -215,6 +220,10 @@ class NetworkManager:
         nets.pop(net.id, None)
         self._networks = nets
 
+    def _fw_pending(self) -> bool:
+        """True while :meth:`_ensure_kernel` itself applies the first ruleset."""
+        return self._kernel_starting
+
     def _firewall(self) -> firewall.NftFirewall | None:
         if not self.config.manage_firewall:
             return None
@@ -223,6 +232,8 @@ class NetworkManager:
         return self._fw
 
     def _apply_firewall(self) -> None:
+        if not self._kernel_ready and not self._fw_pending():
+            return
         fw = self._firewall()
         if fw is None:
             return
@@ -258,31 +269,58 @@ class NetworkManager:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, live_containers: Iterable[str] | None = None) -> None:
-        """Recover after a restart and make the kernel match the records.
+        """Recover after a restart; bring the kernel in line if any endpoint survived.
 
         ``live_containers``: ids whose endpoints must be kept (live-restore); ``None`` keeps
-        every endpoint whose veth still exists.
+        every endpoint whose veth still exists. Bridges, the nft table and ip_forward are
+        otherwise set up lazily, by the first create/attach/publish (:meth:`_ensure_kernel`),
+        so a daemon that never runs a bridged container changes nothing on the host.
         """
         with self._lock:
             self._ensure_predefined()
             self.cleanup_stale(live_containers)
-            links.set_sysctl("net.ipv4.ip_forward", "1")
-            for net in self._networks.values():
-                if net.driver == "bridge":
-                    links.ensure_bridge(net.bridge, self._bridge_addresses(net), self.config.mtu)
-            for net in self._networks.values():
-                for ep in net.endpoints.values():
-                    for binding in ep.ports:
-                        self._rereserve(binding)
-            self._apply_firewall()
+            if any(n.endpoints for n in self._networks.values()):
+                self._ensure_kernel()
+
+    def prepare(self) -> None:
+        """Set the kernel up now (bridges, nft table, ip_forward) instead of on first use."""
+        with self._lock:
+            self._ensure_kernel()
+
+    def _ensure_kernel(self) -> None:
+        if self._kernel_ready:
+            return
+        self._kernel_starting = True
+        try:
+            self._bring_up()
+        finally:
+            self._kernel_starting = False
+        self._kernel_ready = True
+
+    def _bring_up(self) -> None:
+        links.set_sysctl("net.ipv4.ip_forward", "1")
+        for net in self._networks.values():
+            if net.driver == "bridge":
+                links.ensure_bridge(net.bridge, self._bridge_addresses(net), self.config.mtu)
+        for net in self._networks.values():
+            for ep in net.endpoints.values():
+                for binding in ep.ports:
+                    self._rereserve(binding)
+        self._apply_firewall()
 
     def shutdown(self, *, remove_rules: bool = True) -> None:
-        """Release host ports and remove the firewall table (bridges and endpoints stay)."""
+        """Release host ports and remove the firewall table; with no endpoint left, the
+        bridges go too (recreated on first use). Endpoints of live containers stay."""
         with self._lock:
             self._ports.release_all()
-            fw = self._firewall() if remove_rules else None
+            fw = self._firewall() if remove_rules and self._kernel_ready else None
             if fw is not None:
                 fw.remove()
+            if remove_rules and not any(n.endpoints for n in self._networks.values()):
+                for net in self._networks.values():
+                    if net.driver == "bridge":
+                        links.delete_link(net.bridge)
+            self._kernel_ready = False
 
     def destroy_all(self) -> None:
         """Remove every endpoint, bridge, rule and record (tests, `dockyard` uninstall)."""
@@ -293,7 +331,11 @@ class NetworkManager:
                 if net.driver == "bridge":
                     links.delete_link(net.bridge)
                 self._drop(net)
-            self.shutdown()
+            self._ports.release_all()
+            fw = self._firewall()
+            if fw is not None:
+                fw.remove()
+            self._kernel_ready = False
 
     def cleanup_stale(self, live_containers: Iterable[str] | None = None) -> builtins.list[str]:
         """Undo what a killed daemon left half-made; returns what was removed (for logs)."""
@@ -336,7 +378,7 @@ class NetworkManager:
             self._save(Network(_new_id(), "none", "null", created=time.time()))
         if "host" not in have:
             self._save(Network(_new_id(), "host", "host", created=time.time()))
-        if "bridge" not in have:
+        if "bridge" not in have and self.config.default_bridge:
             cfg = self.config
             if cfg.bip:
                 iface = ipaddress.ip_interface(cfg.bip)
@@ -408,6 +450,7 @@ class NetworkManager:
                           subnet6=net6, gateway6=gw6, internal=internal,
                           enable_ipv6=enable_ipv6, labels=dict(labels or {}), options=opts,
                           created=time.time())
+            self._ensure_kernel()
             try:
                 links.ensure_bridge(bridge, self._bridge_addresses(net), self.config.mtu)
                 self._save(net)
@@ -474,6 +517,9 @@ class NetworkManager:
                 raise InvalidArgument(f"container cannot be connected to network {net.name}")
             if not os.path.exists(netns_path):
                 raise NotFound(f"network namespace {netns_path} does not exist")
+            if mac:
+                _check_mac(mac)
+            self._ensure_kernel()
             if container_id in net.endpoints:
                 raise Forbidden(
                     f"endpoint with name {name or container_id[:12]} already exists in network {net.name}")

@@ -95,6 +95,7 @@ def netenv(tmp_path: object) -> Iterator[NetEnv]:
     env = NetEnv(tag, state_dir, config, nm)
     try:
         nm.start()
+        nm.prepare()        # the default bridge exists from here on, as in a daemon in use
         yield env
     finally:
         try:

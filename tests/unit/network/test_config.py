@@ -24,3 +24,8 @@ def test_daemon_json_keys_map_to_the_config() -> None:
 def test_bad_bip_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="invalid bip"):
         NetworkConfig.from_daemon_json({"bip": "nope"})
+
+
+def test_bridge_none_disables_the_default_bridge() -> None:
+    cfg = NetworkConfig.from_daemon_json({"bridge": "none"})
+    assert cfg.default_bridge is False and cfg.bridge_name == "dockyard0"
