@@ -133,18 +133,29 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon: FakeDaemon
 
 
+class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    daemon: FakeDaemon
+
+
 class FakeDaemon:
+    """``path`` is a UNIX socket path, or ``tcp`` to listen on 127.0.0.1:<free port>."""
+
     def __init__(self, path: str, api_version: str = "1.41") -> None:
         self.path = path
         self.api_version = api_version
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[tuple[str, str, dict[str, str], dict[str, str], bytes]] = []
-        self.server = _Server(path, _Handler)
+        self.server: Any = (_TCPServer(("127.0.0.1", 0), _Handler) if path == "tcp"
+                            else _Server(path, _Handler))
         self.server.daemon = self
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def host(self) -> str:
+        if self.path == "tcp":
+            return f"tcp://127.0.0.1:{self.server.server_address[1]}"
         return f"unix://{self.path}"
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -160,7 +171,7 @@ class FakeDaemon:
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
-        if os.path.exists(self.path):
+        if self.path != "tcp" and os.path.exists(self.path):
             os.unlink(self.path)
 
     def paths(self) -> list[str]:

@@ -193,3 +193,22 @@ def test_daemon_closing_an_idle_connection_is_retried_once(fake_daemon: FakeDaem
     client._conn.sock.shutdown(socket.SHUT_RDWR)
     assert client.info()["n"] == 2
     assert json.dumps(calls) == "[1, 1]"
+
+
+def test_tcp_hosts_work_for_requests_and_hijacks() -> None:
+    with FakeDaemon("tcp") as daemon:
+        daemon.route("GET", "/info")(lambda r: {"Name": "tcp-fake"})
+
+        @daemon.route("POST", "/containers/c2/attach")
+        def _attach(req: Request) -> None:
+            assert req.headers["host"].startswith("127.0.0.1:")
+            _, wfile = req.hijack()
+            wfile.write(encode_frame(1, b"over tcp\n"))
+            wfile.flush()
+
+        client = Client(daemon.host)
+        assert client.info() == {"Name": "tcp-fake"}
+        conn = client.attach("c2", stdin=False)
+        conn.close_write()
+        assert list(conn.frames(tty=False)) == [(1, b"over tcp\n")]
+        conn.close()
