@@ -173,3 +173,30 @@ def test_published_ports_show_like_dockers(engine: Engine, names: list[str]) -> 
     with socket.create_connection((host, int(number)), timeout=5) as conn:
         conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
         assert conn.recv(64).startswith(b"HTTP/1.")
+
+
+def test_attach_to_a_tty_container_and_detach_with_custom_keys(
+        engine: Engine, names: list[str]) -> None:  # noqa: F811
+    import shutil
+
+    from tests.interop.cli.test_cli_against_daemons import _tmux, _wait_for_pane
+
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    name = uniq("attachit")
+    names.append(name)
+    engine.ok("run", "-dit", "--name", name, "busybox", "sh")
+    session = uniq("tty")
+    env = f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')}"
+    command = (f"{env} {' '.join(DOCKYARD)} attach --detach-keys ctrl-x,x {name}; "
+               f"echo EXIT=$?; sleep 60")
+    _tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", command)
+    try:
+        time.sleep(1)
+        _tmux("send-keys", "-t", session, "echo attached-$((40+2))", "Enter")
+        _wait_for_pane(session, "attached-42")
+        _tmux("send-keys", "-t", session, "C-x", "x")
+        _wait_for_pane(session, "EXIT=0")
+    finally:
+        _tmux("kill-session", "-t", session)
+    assert engine.ok("inspect", "-f", "{{.State.Running}}", name) == "true\n"
