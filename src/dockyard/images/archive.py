@@ -30,6 +30,7 @@ import shutil
 import stat
 import tarfile
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -100,10 +101,26 @@ def decompressed(stream: BinaryIO) -> Iterator[BinaryIO]:
         out = raw
     try:
         yield out
-    except (OSError, EOFError, lzma.LZMAError) as exc:
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise
         raise InvalidArgument(f"corrupt {kind or 'tar'} data: {exc}") from exc
+    except Exception as exc:
+        if isinstance(exc, _codec_errors()):
+            raise InvalidArgument(f"corrupt {kind} data: {exc}") from exc
+        raise
+
+
+def _codec_errors() -> tuple[type[BaseException], ...]:
+    """zstandard's and isal's error classes (modules imported only when a stream needed them)."""
+    import sys
+
+    found: list[type[BaseException]] = []
+    if "zstandard" in sys.modules:
+        found.append(sys.modules["zstandard"].ZstdError)
+    if "isal.isal_zlib" in sys.modules:
+        found.append(sys.modules["isal.isal_zlib"].error)
+    return tuple(found)
 
 
 # -- save ------------------------------------------------------------------------------------

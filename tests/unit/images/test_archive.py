@@ -196,3 +196,13 @@ def test_load_refuses_a_symlink_out_of_the_archive(dst: ImageStore) -> None:
                    entry("c.json", F, config), entry("manifest.json", F, manifest))
     with pytest.raises(InvalidArgument):
         dst.load(io.BytesIO(out))
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, zstandard.compress, bz2.compress, lzma.compress],
+                         ids=["gzip", "zstd", "bzip2", "xz"])
+def test_import_of_corrupt_compressed_data_is_invalid(dst: ImageStore, compress) -> None:  # type: ignore[no-untyped-def]
+    good = compress(make_tar(entry("f", F, os.urandom(100_000))))
+    bad = good[:40] + bytes(b ^ 0x55 for b in good[40:200]) + good[200:]
+    with pytest.raises(InvalidArgument):
+        dst.import_tar(io.BytesIO(bad))
+    assert dst.list() == [] and dst.layers.list() == []
