@@ -411,6 +411,10 @@ class ContainerService(ContainerExtras):
                 fut.set_result(ev)
         elif kind == "exit":
             self._spawn_task(self._handle_exit(cid, ev))
+        elif kind == "exec-started":
+            started = self.execs.get(str(ev.get("exec_id")))
+            if started is not None:
+                started.pid = int(ev.get("pid") or 0)
         elif kind == "exec-exit":
             rec = self.execs.get(str(ev.get("exec_id")))
             if rec is not None:
@@ -918,7 +922,7 @@ def _is_anonymous(name: str) -> bool:
 
 def _graph_data(rootfs: Any) -> dict[str, Any]:
     data = {}
-    for attr, key in (("lowerdirs", "LowerDir"), ("merged", "MergedDir"), ("upper", "UpperDir"), ("work", "WorkDir")):
+    for attr, key in (("lowerdirs", "LowerDir"), ("path", "MergedDir"), ("upper", "UpperDir"), ("work", "WorkDir")):
         value = getattr(rootfs, attr, None)
         if value:
             data[key] = ":".join(value) if isinstance(value, (list, tuple)) else str(value)

@@ -286,3 +286,29 @@ def test_image_commands(daemon: EngineDaemon, docker_cli: str, tmp_path: os.Path
     finally:
         daemon.docker("rm", "-f", name)
         daemon.docker("rmi", tag)
+
+
+def test_inspect_has_every_key_dockerd_shows(daemon: EngineDaemon, docker_cli: str) -> None:
+    ref_path = "/work/shared/reference/dockerd-container-inspect.json"
+    if not os.path.exists(ref_path):
+        pytest.skip("reference inspect document not available")
+    with open(ref_path) as f:
+        ref = json.load(f)[0]
+    name = f"shape-{os.getpid()}"
+    daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    try:
+        ours = json.loads(daemon.docker("inspect", name).stdout)[0]
+    finally:
+        daemon.docker("rm", "-f", name)
+
+    def missing(a: dict, b: dict, path: str = "") -> list[str]:
+        out = []
+        for k, v in a.items():
+            if k not in b:
+                out.append(path + k)
+            elif isinstance(v, dict) and isinstance(b[k], dict) and k not in ("Labels", "Networks", "Config"):
+                out += missing(v, b[k], path + k + ".")
+        return out
+
+    assert missing(ref, ours) == []
+    assert set(ref["Config"]) <= set(ours["Config"])
