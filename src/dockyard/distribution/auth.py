@@ -20,6 +20,7 @@ request made with a cached token drops it and fetches a new one once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import time
@@ -94,6 +95,7 @@ class TokenCache:
 
     def __init__(self) -> None:
         self._tokens: dict[tuple[str, str, frozenset[str]], _Token] = {}
+        self._lock = asyncio.Lock()  # parallel layer transfers ask at once: fetch one token
 
     def forget(self, challenge: Challenge, scopes: Iterable[str]) -> None:
         self._tokens.pop((challenge.realm, challenge.service, frozenset(scopes)), None)
@@ -110,12 +112,13 @@ class TokenCache:
     ) -> tuple[str, str]:
         """Return (access token, refresh token) for the scopes, fetching when needed."""
         key = (challenge.realm, challenge.service, frozenset(scopes))
-        cached = self._tokens.get(key)
-        if cached is not None and cached.expires_at - _REFRESH_MARGIN > time.monotonic():
-            return cached.value, cached.refresh_token
-        token = await fetch_token(session, challenge, sorted(key[2]), auth, ssl=ssl, offline=offline)
-        self._tokens[key] = token
-        return token.value, token.refresh_token
+        async with self._lock:
+            cached = self._tokens.get(key)
+            if cached is not None and cached.expires_at - _REFRESH_MARGIN > time.monotonic():
+                return cached.value, cached.refresh_token
+            token = await fetch_token(session, challenge, sorted(key[2]), auth, ssl=ssl, offline=offline)
+            self._tokens[key] = token
+            return token.value, token.refresh_token
 
 
 async def fetch_token(

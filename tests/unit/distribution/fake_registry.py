@@ -63,7 +63,7 @@ class FakeRegistry:
         self.host = ""
         self.token_requests = 0
         self.tag_page = 1000  # registries may cap a page below the n asked for
-        self.inflight = 0  # blob bodies being sent now, and the most at once
+        self.inflight = 0  # slow blob bodies stalled now, and the most at once
         self.max_inflight = 0
 
     # content --------------------------------------------------------------------------------
@@ -233,12 +233,7 @@ class FakeRegistry:
         if status == 206:
             resp.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         await resp.prepare(request)
-        self.inflight += 1
-        self.max_inflight = max(self.max_inflight, self.inflight)
-        try:
-            return await self._send_body(request, resp, digest, body)
-        finally:
-            self.inflight -= 1
+        return await self._send_body(request, resp, digest, body)
 
     async def _send_body(self, request: web.Request, resp: web.StreamResponse, digest: str,
                          body: bytes) -> web.StreamResponse:
@@ -251,7 +246,13 @@ class FakeRegistry:
             return resp
         if self.faults.slow_blob and len(body) > 10_000:
             await resp.write(body[: len(body) // 2])
-            await asyncio.sleep(self.faults.slow_blob)
+            # bodies stalled at the same moment: transfers that really run in parallel
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+            try:
+                await asyncio.sleep(self.faults.slow_blob)
+            finally:
+                self.inflight -= 1
             await resp.write(body[len(body) // 2 :])
         else:
             await resp.write(body)
