@@ -96,3 +96,17 @@ def test_sigkill_during_an_import_leaves_no_half_image(fresh: EngineDaemon) -> N
     spool = os.path.join(fresh.data_root, "tmp")
     assert not os.path.isdir(spool) or not os.listdir(spool)
     assert fresh.request("GET", "/images/half:1/json")[0] == 404
+
+
+def test_socket_group_and_mode(fresh: EngineDaemon) -> None:
+    import grp
+
+    fresh.extra_args = ["-G", "nosuchgroup-dy"]
+    fresh.start()
+    st = os.stat(fresh.sock)
+    assert st.st_mode & 0o777 == 0o660 and st.st_gid == 0
+    assert "group nosuchgroup-dy not found" in fresh.log()
+    fresh.stop()
+    fresh.extra_args = ["-G", "daemon"]
+    fresh.start()
+    assert os.stat(fresh.sock).st_gid == grp.getgrnam("daemon").gr_gid
