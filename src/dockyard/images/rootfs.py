@@ -209,6 +209,8 @@ class RootfsManager:
         if m.driver == "copy" or _mounted(m.path):
             return m.path
         data = m.mount_options()
+        if any(c in p for p in (*m.lowerdirs, m.upper, m.work) for c in ",:\\"):
+            raise Unsupported(f"overlay cannot use paths with ',', ':' or '\\' ({self.store.root})")
         if len(data) <= MOUNT_DATA_MAX:
             from dockyard.linux import libc
 
@@ -378,7 +380,7 @@ def _tree_size(root: str) -> int:
 def copy_layer(layer: str, dest: str) -> None:
     """Apply an unpacked layer (overlay form) onto the full copy ``dest``."""
     seen: dict[tuple[int, int], str] = {}
-    dirs: builtins.list[tuple[str, str, os.stat_result]] = []
+    dirs: list[tuple[str, str, os.stat_result]] = []
     for rel, st in walk(layer):
         src = os.path.join(layer, rel)
         dst = os.path.join(dest, rel)
