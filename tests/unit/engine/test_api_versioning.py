@@ -82,7 +82,8 @@ def test_missing_container_is_404_with_exact_text() -> None:
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1,2]", b'{"Image": 5}', b'{"Image":"x","Tty":"yes"}',
-                                  b'{"Image":"x","HostConfig":{"Binds":"notalist"}}'])
+                                  b'{"Image":"x","HostConfig":{"Binds":"notalist"}}', b'{"Image":"x","Cmd":["a",1]}',
+                                  b'{"Image":"x","Labels":{"a":1}}'])
 def test_bad_create_bodies_are_400_never_500(body: bytes) -> None:
     status, _, out = call("POST", "/containers/create", data=body, headers={"Content-Type": "application/json"})
     assert status == 400, out

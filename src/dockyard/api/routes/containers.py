@@ -52,6 +52,11 @@ def _check_types(body: Any) -> None:
         if not isinstance(value, typ):
             raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
                                   f"Config.{key} of type {typ.__name__}")
+    for key in ("Cmd", "Entrypoint", "Env"):
+        if any(not isinstance(x, str) for x in body.get(key) or []):
+            raise InvalidArgument(f"json: cannot unmarshal number into Go struct field Config.{key} of type string")
+    if any(not isinstance(v, str) for v in (body.get("Labels") or {}).values()):
+        raise InvalidArgument("json: cannot unmarshal into Go struct field Config.Labels of type string")
     hc = body.get("HostConfig") or {}
     for key in ("Binds", "CapAdd", "CapDrop", "Dns", "ExtraHosts", "VolumesFrom", "Mounts", "SecurityOpt"):
         if hc.get(key) is not None and not isinstance(hc[key], list):
