@@ -125,3 +125,23 @@ def test_stats_one_shot_has_cgroup_figures(daemon: EngineDaemon) -> None:
         assert doc["cpu_stats"]["cpu_usage"]["total_usage"] > 0
     finally:
         daemon.request("DELETE", f"/containers/{cid}?force=1")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/containers/create", {"Image": "busybox", "HostConfig": {"Memory": "lots"}}),
+    ("POST", "/containers/create", {"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}),
+    ("POST", "/containers/create", {"Image": "busybox", "HostConfig": {"Binds": ["a:b:c:d"]}}),
+    ("POST", "/containers/create", {"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/no/such",
+                                                                                  "Target": "/x"}]}}),
+    ("POST", "/containers/create", {"Image": "Not/A:Valid:Ref"}),
+    ("POST", "/containers/create", {"Image": "busybox", "HostConfig": {"Runtime": "nosuch"}}),
+    ("GET", "/containers/json?limit=abc", None),
+    ("GET", "/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", None),
+    ("POST", "/volumes/create", {"Name": "bad name!"}),
+    ("POST", "/images/create?fromSrc=ftp://x", None),
+    ("GET", "/events?since=notatime", None),
+])
+def test_bad_input_is_4xx_never_500(daemon: EngineDaemon, method: str, path: str, body: object) -> None:
+    status, _, out = daemon.request(method, path, body)
+    assert 400 <= status < 500, out
+    assert "message" in json.loads(out)
