@@ -49,26 +49,26 @@ def ago(unix: float, now: float | None = None) -> str:
     return human_duration(max(0.0, now - unix)) + " ago"
 
 
-def parse_rfc3339(text: str) -> float:
-    """``2024-01-02T03:04:05.123456789Z`` (or with an offset) -> unix seconds."""
-    if not text or text.startswith("0001-01-01"):
-        return 0.0
-    main, frac, rest = text, "", ""
+def _split_rfc3339(text: str) -> tuple[datetime, str]:
+    """``2024-01-02T03:04:05.123456789+01:00`` -> (the aware datetime to the second, the
+    fraction's digits exactly as written). Python's parser stops at microseconds."""
+    main, frac, zone = text, "", ""
     if "." in text:
         main, _, tail = text.partition(".")
         i = 0
         while i < len(tail) and tail[i].isdigit():
             i += 1
-        frac, rest = tail[:i], tail[i:]
-    else:
-        for sep in ("Z", "+", "-"):
-            idx = text.find(sep, 19)
-            if idx != -1:
-                main, rest = text[:idx], text[idx:]
-                break
-    if rest in ("Z", ""):
-        rest = "+00:00"
-    dt = datetime.fromisoformat(main + rest)
+        frac, zone = tail[:i], tail[i:]
+    elif len(text) > 19:
+        main, zone = text[:19], text[19:]
+    return datetime.fromisoformat(main + ("+00:00" if zone in ("Z", "") else zone)), frac
+
+
+def parse_rfc3339(text: str) -> float:
+    """``2024-01-02T03:04:05.123456789Z`` (or with an offset) -> unix seconds."""
+    if not text or text.startswith("0001-01-01"):
+        return 0.0
+    dt, frac = _split_rfc3339(text)
     return dt.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
@@ -83,16 +83,8 @@ def go_time_string(text: str) -> str:
     ``2026-11-27 21:48:06.059227016 +0000 UTC`` (fraction kept exactly, zeros trimmed)."""
     if not text:
         return ""
-    main, frac, zone = text, "", ""
-    if "." in text:
-        main, _, tail = text.partition(".")
-        i = 0
-        while i < len(tail) and tail[i].isdigit():
-            i += 1
-        frac, zone = tail[:i], tail[i:]
-    elif len(text) > 19:
-        main, zone = text[:19], text[19:]
-    dt = datetime.fromisoformat(main + ("+00:00" if zone in ("Z", "") else zone)).astimezone()
+    dt, frac = _split_rfc3339(text)
+    dt = dt.astimezone()
     frac = frac.rstrip("0")
     return (dt.strftime("%Y-%m-%d %H:%M:%S") + (f".{frac}" if frac else "")
             + dt.strftime(" %z ") + (dt.tzname() or ""))

@@ -180,3 +180,46 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     """Each CLI interop test runs against the reference dockerd and against our daemon."""
     name = "reference_dockerd" if request.param == "reference" else "dockyard_daemon"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+class Terminal:
+    """``dockyard ARGS`` in a detached tmux pane of a fixed size, followed by ``echo EXIT=$?``
+    (then a pause, so the pane stays to be read). Use as a context manager."""
+
+    def __init__(self, engine: Engine, args: str, *, width: int = 80, height: int = 24,
+                 env: str = "") -> None:
+        self.session = f"dy-tty-{os.urandom(4).hex()}"
+        self.command = (f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')} "
+                        f"{env} {' '.join(DOCKYARD)} {args}; echo EXIT=$?; sleep 60")
+        self.size = (str(width), str(height))
+
+    @staticmethod
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", *args], capture_output=True, text=True,
+                              check=False).stdout
+
+    def __enter__(self) -> Terminal:
+        if not shutil.which("tmux"):
+            pytest.skip("tmux is not installed")
+        self.tmux("new-session", "-d", "-s", self.session, "-x", self.size[0], "-y",
+                  self.size[1], self.command)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tmux("kill-session", "-t", self.session)
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.session, *keys)
+
+    def resize(self, width: int, height: int) -> None:
+        self.tmux("resize-window", "-t", self.session, "-x", str(width), "-y", str(height))
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        pane = ""
+        while time.monotonic() < deadline:
+            pane = self.tmux("capture-pane", "-p", "-t", self.session)
+            if text in pane:
+                return pane
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared in the pane:\n{pane}")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import subprocess
 import tarfile
 import time
 import uuid
@@ -18,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.cli.conftest import DOCKYARD, REPO, Engine
+from tests.interop.cli.conftest import Engine, Terminal
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.xdist_group("cli-daemons")]
 
@@ -302,79 +300,37 @@ def test_info_version_and_system_df(engine: Engine) -> None:
     assert df[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
 
 
-def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
-
-
-def _wait_for_pane(session: str, text: str, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    pane = ""
-    while time.monotonic() < deadline:
-        pane = _tmux("capture-pane", "-p", "-t", session)
-        if text in pane:
-            return pane
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} never appeared in the pane:\n{pane}")
-
-
 def test_run_it_in_a_real_terminal(engine: Engine, names: list[str]) -> None:
-    if not shutil.which("tmux"):
-        pytest.skip("tmux is not installed")
-    session = uniq("tty")
     name = uniq("it")
     names.append(name)
-    env = f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')}"
-    command = f"{env} {' '.join(DOCKYARD)} run -it --name {name} busybox sh; " \
-              f"echo EXIT=$?; sleep 60"
-    _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
-    try:
-        _wait_for_pane(session, "#")
-        _tmux("send-keys", "-t", session, "stty size; tty; echo $((6*7))", "Enter")
-        pane = _wait_for_pane(session, "42")
+    with Terminal(engine, f"run -it --name {name} busybox sh", width=120, height=40) as term:
+        term.wait_for("#")
+        term.keys("stty size; tty; echo $((6*7))", "Enter")
+        pane = term.wait_for("42")
         assert "40 120" in pane  # the terminal size reached the container
         assert "/dev/pts/" in pane
-        _tmux("resize-window", "-t", session, "-x", "100", "-y", "30")
+        term.resize(100, 30)
         time.sleep(0.3)
-        _tmux("send-keys", "-t", session, "stty size", "Enter")
-        _wait_for_pane(session, "30 100")
+        term.keys("stty size", "Enter")
+        term.wait_for("30 100")  # SIGWINCH -> resize
         # detach with ctrl-p ctrl-q: the CLI returns, the container keeps running
-        _tmux("send-keys", "-t", session, "C-p", "C-q")
-        _wait_for_pane(session, "EXIT=0")
-        assert engine.ok("inspect", "-f", "{{.State.Running}}", name) == "true\n"
-    finally:
-        _tmux("kill-session", "-t", session)
+        term.keys("C-p", "C-q")
+        term.wait_for("EXIT=0")
+    assert engine.ok("inspect", "-f", "{{.State.Running}}", name) == "true\n"
 
 
 def test_run_it_exit_status_in_a_real_terminal(engine: Engine) -> None:
-    if not shutil.which("tmux"):
-        pytest.skip("tmux is not installed")
-    session = uniq("tty")
-    env = f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')}"
-    command = f"{env} {' '.join(DOCKYARD)} run -i -t --rm busybox sh -c 'read x; exit $x'; " \
-              f"echo EXIT=$?; sleep 60"
-    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
-    try:
+    with Terminal(engine, "run -i -t --rm busybox sh -c 'read x; exit $x'") as term:
         time.sleep(1)
-        _tmux("send-keys", "-t", session, "7", "Enter")
-        _wait_for_pane(session, "EXIT=7")
-    finally:
-        _tmux("kill-session", "-t", session)
+        term.keys("7", "Enter")
+        term.wait_for("EXIT=7")
 
 
 def test_the_seed_command_in_a_real_terminal(engine: Engine) -> None:
     """`run -i -t --rm busybox echo Hello World!` — the project's verification step."""
-    if not shutil.which("tmux"):
-        pytest.skip("tmux is not installed")
-    session = uniq("seed")
     name = uniq("seed")
-    env = f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')}"
-    command = (f"{env} {' '.join(DOCKYARD)} run -i -t --rm --name {name} busybox echo "
-               f"'Hello World!'; echo EXIT=$?; sleep 60")
-    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
-    try:
-        pane = _wait_for_pane(session, "EXIT=")
-    finally:
-        _tmux("kill-session", "-t", session)
+    with Terminal(engine, f"run -i -t --rm --name {name} busybox echo 'Hello World!'") as term:
+        pane = term.wait_for("EXIT=")
     assert pane.splitlines()[0] == "Hello World!"
     assert "EXIT=0" in pane
     assert name not in engine.ok("ps", "-a", "--format", "{{.Names}}").split()

@@ -105,14 +105,10 @@ def test_login_push_pull_and_run_autopull(engine: Engine, registry: object,
 def test_pull_on_a_terminal_rewrites_one_line_per_layer(engine: Engine, registry: object,
                                                        tmp_path: os.PathLike[str]) -> None:
     import io
-    import shutil
     import tarfile
 
-    from tests.interop.cli.conftest import DOCKYARD, REPO
-    from tests.interop.cli.test_cli_against_daemons import _tmux, _wait_for_pane
+    from tests.interop.cli.conftest import Terminal
 
-    if not shutil.which("tmux"):
-        pytest.skip("tmux is not installed")
     host = registry.host  # type: ignore[attr-defined]
     env = {"DOCKER_CONFIG": str(tmp_path)}
     engine.ok("login", "-u", "clitest", "--password-stdin", host, stdin=b"s3cret\n")
@@ -129,15 +125,9 @@ def test_pull_on_a_terminal_rewrites_one_line_per_layer(engine: Engine, registry
     assert engine.dy("push", f"{repo}:1", env=env).returncode == 0
     engine.ok("rmi", f"{repo}:1")
 
-    session = uniq("pull")
-    shell_env = (f"DOCKYARD_HOST={engine.host} DOCKER_CONFIG={tmp_path} "
-                 f"PYTHONPATH={os.path.join(REPO, 'src')}")
-    _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "30",
-          f"{shell_env} {' '.join(DOCKYARD)} pull {repo}:1; echo EXIT=$?; sleep 60")
-    try:
-        pane = _wait_for_pane(session, "EXIT=", timeout=60)
-    finally:
-        _tmux("kill-session", "-t", session)
+    with Terminal(engine, f"pull {repo}:1", width=160, height=30,
+                  env=f"DOCKER_CONFIG={tmp_path}") as term:
+        pane = term.wait_for("EXIT=", timeout=60)
     lines = [line for line in pane.splitlines() if line.strip()]
     assert "EXIT=0" in pane, pane
     layer_lines = [line for line in lines if ": " in line and len(line.split(":")[0]) == 12]

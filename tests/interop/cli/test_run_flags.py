@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.interop.cli.conftest import DOCKYARD, REPO, Engine
+from tests.interop.cli.conftest import DOCKYARD, REPO, Engine, Terminal
 from tests.interop.cli.test_cli_against_daemons import names, uniq  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.xdist_group("cli-daemons")]
@@ -132,26 +132,14 @@ def test_events_and_prunes(engine: Engine) -> None:
 
 
 def test_exec_it_in_a_real_terminal(engine: Engine, names: list[str]) -> None:  # noqa: F811
-    import shutil
-
-    from tests.interop.cli.test_cli_against_daemons import _tmux, _wait_for_pane
-
-    if not shutil.which("tmux"):
-        pytest.skip("tmux is not installed")
     name = uniq("execit")
     names.append(name)
     engine.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
-    session = uniq("tty")
-    env = f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')}"
-    command = f"{env} {' '.join(DOCKYARD)} exec -it {name} sh; echo EXIT=$?; sleep 60"
-    _tmux("new-session", "-d", "-s", session, "-x", "90", "-y", "25", command)
-    try:
-        _wait_for_pane(session, "#")
-        _tmux("send-keys", "-t", session, "tty; stty size; exit 3", "Enter")
-        pane = _wait_for_pane(session, "EXIT=3")
-        assert "/dev/pts/" in pane and "25 90" in pane
-    finally:
-        _tmux("kill-session", "-t", session)
+    with Terminal(engine, f"exec -it {name} sh", width=90, height=25) as term:
+        term.wait_for("#")
+        term.keys("tty; stty size; exit 3", "Enter")
+        pane = term.wait_for("EXIT=3")
+    assert "/dev/pts/" in pane and "25 90" in pane
 
 
 def test_published_ports_show_like_dockers(engine: Engine, names: list[str]) -> None:  # noqa: F811
@@ -177,26 +165,14 @@ def test_published_ports_show_like_dockers(engine: Engine, names: list[str]) -> 
 
 def test_attach_to_a_tty_container_and_detach_with_custom_keys(
         engine: Engine, names: list[str]) -> None:  # noqa: F811
-    import shutil
-
-    from tests.interop.cli.test_cli_against_daemons import _tmux, _wait_for_pane
-
-    if not shutil.which("tmux"):
-        pytest.skip("tmux is not installed")
     name = uniq("attachit")
     names.append(name)
     engine.ok("run", "-dit", "--name", name, "busybox", "sh")
-    session = uniq("tty")
-    env = f"DOCKYARD_HOST={engine.host} PYTHONPATH={os.path.join(REPO, 'src')}"
-    command = (f"{env} {' '.join(DOCKYARD)} attach --detach-keys ctrl-x,x {name}; "
-               f"echo EXIT=$?; sleep 60")
-    _tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", command)
-    try:
+    with Terminal(engine, f"attach --detach-keys ctrl-x,x {name}", width=100,
+                  height=30) as term:
         time.sleep(1)
-        _tmux("send-keys", "-t", session, "echo attached-$((40+2))", "Enter")
-        _wait_for_pane(session, "attached-42")
-        _tmux("send-keys", "-t", session, "C-x", "x")
-        _wait_for_pane(session, "EXIT=0")
-    finally:
-        _tmux("kill-session", "-t", session)
+        term.keys("echo attached-$((40+2))", "Enter")
+        term.wait_for("attached-42")
+        term.keys("C-x", "x")
+        term.wait_for("EXIT=0")
     assert engine.ok("inspect", "-f", "{{.State.Running}}", name) == "true\n"

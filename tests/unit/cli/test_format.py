@@ -203,3 +203,17 @@ def test_progress_stream_errors_are_raised() -> None:
     with pytest.raises(StreamError, match="manifest unknown"):
         display([{"errorDetail": {"message": "manifest unknown"}, "error": "manifest unknown"}],
                 io.StringIO(), tty=False)
+
+
+def test_rfc3339_parsing_keeps_nanoseconds_and_offsets() -> None:
+    from dockyard.cli.format import go_time_string, parse_rfc3339, parse_time
+    assert parse_rfc3339("2024-01-02T03:04:05Z") == 1704164645.0
+    assert parse_rfc3339("2024-01-02T03:04:05+01:00") == 1704164645.0 - 3600
+    assert abs(parse_rfc3339("2024-01-02T03:04:05.123456789Z") - 1704164645.123456789) < 1e-6
+    assert parse_rfc3339("0001-01-01T00:00:00Z") == 0.0
+    text = go_time_string("2026-11-27T21:48:06.059227010Z")
+    assert ".05922701 " in text  # the written digits, trailing zeros trimmed, as Go prints
+    assert parse_time("1700000000") == "1700000000"
+    assert parse_time("10m", now=1000.0) == "400"
+    with pytest.raises(UsageError):
+        parse_time("yesterday")
