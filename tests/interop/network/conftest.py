@@ -1,0 +1,119 @@
+"""Our daemon and the reference dockerd, each in a private network namespace, driven by the
+real docker CLI.
+
+Each daemon runs under ``nsenter --net=<netns>`` (network namespace only: it shares the host's
+mounts and cgroups), so its bridge, NAT rules, iptables FORWARD policy and published ports live
+in that namespace and nothing reaches or changes the real host's network. Checks that need the
+"host" side (a published port on 127.0.0.1) run there too. Traffic stays inside namespaces the
+tests created.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.interop.cli.conftest import busybox_archive
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+@dataclass
+class Daemon:
+    kind: str
+    netns: str
+    sock: str
+    home: str
+
+    def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}", "HOME": self.home}
+        return subprocess.run(["docker", *args], capture_output=True, text=True, env=env,
+                              timeout=timeout, check=False)
+
+    def ok(self, *args: str) -> str:
+        proc = self.docker(*args)
+        assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+        return proc.stdout.strip()
+
+    def on_host(self, *argv: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+        """Run a command in the daemon's "host" (its private network namespace)."""
+        return subprocess.run(["nsenter", f"--net=/run/netns/{self.netns}", *argv],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _start(kind: str) -> Iterator[Daemon]:
+    from pyroute2 import netns
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is not installed")
+    tag = uuid.uuid4().hex[:6]
+    work = tempfile.mkdtemp(prefix=f"dyn-{kind[:3]}-", dir="/tmp")
+    name = f"dyt-{tag}-{kind[:3]}"
+    netns.create(name)
+    sock = os.path.join(work, "d.sock")
+    log = open(os.path.join(work, "log"), "w")  # noqa: SIM115 -- closed below
+    if kind == "reference":
+        if shutil.which("dockerd") is None:
+            pytest.skip("dockerd is not installed")
+        cmd = ["dockerd", "--data-root", f"{work}/data", "--exec-root", f"{work}/x",
+               "--pidfile", f"{work}/pid", "-H", f"unix://{sock}", "--bip", "172.30.9.1/24"]
+        env = dict(os.environ)
+    else:
+        with open(f"{work}/daemon.json", "w") as f:
+            f.write('{"bip": "172.30.9.1/24"}')
+        cmd = [sys.executable, "-m", "dockyard.daemon", "--data-root", f"{work}/data",
+               "--exec-root", f"{work}/x", "--pidfile", f"{work}/pid", "-H", f"unix://{sock}",
+               "--config-file", f"{work}/daemon.json"]
+        env = {**os.environ, "PYTHONPATH": os.path.join(REPO, "src")}
+    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{name}", *cmd], stdout=log,
+                            stderr=log, env=env, start_new_session=True)
+    daemon = Daemon(kind, name, sock, work)
+    try:
+        subprocess.run(["nsenter", f"--net=/run/netns/{name}", "ip", "link", "set", "lo", "up"],
+                       check=True)
+        for _ in range(300):
+            if daemon.docker("version").returncode == 0:
+                break
+            if proc.poll() is not None:
+                pytest.skip(f"{kind} daemon exited: {open(os.path.join(work, 'log')).read()[-800:]}")
+            time.sleep(0.2)
+        else:
+            pytest.skip(f"{kind} daemon did not answer within 60 s")
+        with open(os.path.join(work, "bb.tar"), "wb") as f:
+            f.write(busybox_archive())
+        daemon.ok("load", "-i", os.path.join(work, "bb.tar"))
+        yield daemon
+    finally:
+        ids = daemon.docker("ps", "-aq").stdout.split()
+        if ids:
+            daemon.docker("rm", "-f", *ids)
+        daemon.docker("network", "prune", "-f")
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        subprocess.run(["umount", "-R", f"{work}/x"], capture_output=True)
+        subprocess.run(["umount", "-R", f"{work}/data"], capture_output=True)
+        netns.remove(name)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["dockyard", "reference"])
+def daemon(request: pytest.FixtureRequest) -> Iterator[Daemon]:
+    """Every check runs against our daemon and against dockerd 20.10."""
+    yield from _start(request.param)

@@ -1,0 +1,97 @@
+"""Networking through the real docker CLI: the same checks against Dockyard and dockerd."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.interop.network.conftest import Daemon
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.root]
+
+HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def fetch(d: Daemon, port: int) -> str:
+    """GET / on the daemon's host loopback (busybox nc; its wget segfaults here)."""
+    out = ""
+    for _ in range(30):
+        proc = d.on_host("sh", "-c", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 127.0.0.1 {port}")
+        out = proc.stdout
+        if "hello-" in out:
+            return out
+        d.on_host("sleep", "0.2")
+    return out
+
+
+def test_container_gets_address_and_default_route(daemon: Daemon) -> None:
+    out = daemon.ok("run", "--rm", "busybox", "sh", "-c", "ip -4 addr show eth0; ip route")
+    assert "inet 172.30.9." in out
+    assert "default via 172.30.9.1 dev eth0" in out
+
+
+def test_published_port_answers_until_removed(daemon: Daemon) -> None:
+    daemon.ok("run", "-d", "--name", "web", "--hostname", "pub", "-p", "127.0.0.1:18080:80",
+              "busybox", "sh", "-c", HTTPD)
+    try:
+        assert "hello-pub" in fetch(daemon, 18080)
+        assert daemon.ok("port", "web") == "80/tcp -> 127.0.0.1:18080"
+        assert "127.0.0.1:18080->80/tcp" in daemon.ok("ps", "--format", "{{.Ports}}")
+    finally:
+        daemon.ok("rm", "-f", "web")
+    proc = daemon.on_host("sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 127.0.0.1 18080")
+    assert "hello-" not in proc.stdout
+
+
+def test_port_in_use_is_refused(daemon: Daemon) -> None:
+    daemon.ok("run", "-d", "--name", "first", "-p", "127.0.0.1:18081:80", "busybox", "sleep", "60")
+    try:
+        proc = daemon.docker("run", "-d", "--name", "second", "-p", "127.0.0.1:18081:80",
+                             "busybox", "sleep", "60")
+        assert proc.returncode != 0
+        assert "port is already allocated" in proc.stderr
+    finally:
+        daemon.docker("rm", "-f", "first", "second")
+
+
+def test_user_network_names_resolve_and_networks_are_isolated(daemon: Daemon) -> None:
+    daemon.ok("network", "create", "appnet")
+    daemon.ok("network", "create", "othernet")
+    try:
+        daemon.ok("run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database",
+                  "busybox", "sleep", "120")
+        daemon.ok("run", "-d", "--name", "far", "--network", "othernet", "busybox", "sleep", "120")
+        by_name = daemon.docker("run", "--rm", "--network", "appnet", "busybox",
+                                "ping", "-c", "1", "-W", "2", "db")
+        assert by_name.returncode == 0, by_name.stdout + by_name.stderr
+        by_alias = daemon.docker("run", "--rm", "--network", "appnet", "busybox",
+                                 "ping", "-c", "1", "-W", "2", "database")
+        assert by_alias.returncode == 0, by_alias.stdout + by_alias.stderr
+        far_ip = daemon.ok("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "far")
+        assert far_ip
+        crossing = daemon.docker("run", "--rm", "--network", "appnet", "busybox",
+                                 "ping", "-c", "1", "-W", "1", far_ip)
+        assert crossing.returncode != 0
+        busy = daemon.docker("network", "rm", "appnet")
+        assert busy.returncode != 0 and "active endpoints" in busy.stderr
+    finally:
+        daemon.docker("rm", "-f", "db", "far")
+        daemon.docker("network", "rm", "appnet", "othernet")
+
+
+def test_none_and_host_modes(daemon: Daemon) -> None:
+    none = daemon.ok("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+    assert [line.split(":")[1].strip() for line in none.splitlines()] == ["lo"]
+    host_links = daemon.on_host("ip", "-o", "link").stdout
+    in_host = daemon.ok("run", "--rm", "--network", "host", "busybox", "ip", "-o", "link")
+    assert {line.split(":")[1].strip() for line in in_host.splitlines()} == {
+        line.split(":")[1].strip() for line in host_links.splitlines()}
+
+
+def test_overlapping_subnet_is_refused(daemon: Daemon) -> None:
+    daemon.ok("network", "create", "--subnet", "10.211.0.0/16", "wide")
+    try:
+        proc = daemon.docker("network", "create", "--subnet", "10.211.5.0/24", "narrow")
+        assert proc.returncode != 0
+        assert "overlaps" in proc.stderr
+    finally:
+        daemon.docker("network", "rm", "wide", "narrow")
