@@ -149,6 +149,18 @@ def test_rootfs_size_counts_what_the_container_wrote(store: ImageStore) -> None:
     assert total == 5000 + store.get(image_id).size
 
 
+def test_a_container_of_no_image_starts_empty(store: ImageStore) -> None:
+    c = cid()
+    store.prepare_rootfs(c, None)
+    root = store.mount_rootfs(c)
+    assert os.listdir(root) == []
+    with open(os.path.join(root, "x"), "w") as f:
+        f.write("x")
+    assert store.changes(c) == [("A", "/x")]
+    img = store.get(store.commit(c, {"Cmd": ["/x"]}))
+    assert len(img.layers) == 1 and img.parent == ""
+
+
 def test_commit_without_changes_adds_an_empty_layer_entry(store: ImageStore) -> None:
     image_id = build_busybox_image(store)
     c = cid()
