@@ -51,6 +51,14 @@ class Daemon:
                               capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def _unmount_under(path: str) -> None:
+    """Unmount what a daemon left below ``path`` (dockerd's netns/default, overlays), deepest first."""
+    with open("/proc/mounts") as f:
+        points = [line.split()[1] for line in f if line.split()[1].startswith(path + "/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
 def _start(kind: str) -> Iterator[Daemon]:
     from pyroute2 import netns
 
@@ -87,7 +95,8 @@ def _start(kind: str) -> Iterator[Daemon]:
             if daemon.docker("version").returncode == 0:
                 break
             if proc.poll() is not None:
-                pytest.skip(f"{kind} daemon exited: {open(os.path.join(work, 'log')).read()[-800:]}")
+                with open(os.path.join(work, "log")) as f:
+                    pytest.skip(f"{kind} daemon exited: {f.read()[-800:]}")
             time.sleep(0.2)
         else:
             pytest.skip(f"{kind} daemon did not answer within 60 s")
@@ -107,8 +116,7 @@ def _start(kind: str) -> Iterator[Daemon]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
-        subprocess.run(["umount", "-R", f"{work}/x"], capture_output=True)
-        subprocess.run(["umount", "-R", f"{work}/data"], capture_output=True)
+        _unmount_under(work)
         netns.remove(name)
         shutil.rmtree(work, ignore_errors=True)
 
