@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
     from dockyard.images import ImageStore
 
 __all__ = ["PullResult", "pull"]
+
+log = logging.getLogger("dockyard.distribution")
 
 MAX_CONFIG_SIZE = 8 << 20
 _BACKOFF = 0.2
@@ -173,6 +176,7 @@ async def _resolve(
             if last:
                 raise
             failures.append(str(exc))
+            log.info("pull %s: %s failed (%s), trying the next endpoint", ref, group[0].url, exc)
     raise Unavailable("; ".join(failures))
 
 
@@ -436,6 +440,8 @@ async def _stream_blob(
                 f"error pulling blob {desc.digest} after {failures} attempts: "
                 f"{truncated or type(truncated).__name__}"
             ) from truncated
+        log.info("pull of %s interrupted at %d of %d bytes (%s); resuming", desc.digest, offset,
+                 desc.size, truncated or type(truncated).__name__)
         await asyncio.sleep(_BACKOFF * failures)
 
 
