@@ -61,6 +61,7 @@ WHITEOUT_LINK_DIR = ".wh..wh.plnk"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 CHUNK = 1 << 20
 MAX_NAME = 4096
+TRAILING_MAX = 64 << 20  # record padding is at most a few blocks; more is refused
 RAW_PAYLOAD_MAX = 1 << 20  # contents of non-files (kept in tar-split) beyond this: refused
 
 
@@ -428,7 +429,11 @@ def unpack_layer(
                 # contents written to a file are referenced by the split, the rest kept raw
                 split.raw(tar.skip_padding() if to_file else tar.finish_entry())
             unpacker.finish()
+            trailing = 0
             for chunk in tar.trailing():  # end blocks, padding, anything after the end
+                trailing += len(chunk)
+                if trailing > TRAILING_MAX:  # a decompression bomb of padding, not a layer
+                    raise InvalidArgument(f"more than {TRAILING_MAX} bytes after the end of the layer tar")
                 split.raw(chunk)
         except (OverflowError, ValueError) as exc:  # absurd ids, times, device numbers
             raise InvalidArgument(f"invalid layer tar: {exc}") from exc

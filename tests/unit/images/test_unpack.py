@@ -164,6 +164,20 @@ def test_absurd_numbers_are_refused(store: ImageStore, outside: str, field: str,
     assert_nothing_left(store, outside)
 
 
+def test_endless_padding_after_the_end_is_refused(store: ImageStore, outside: str) -> None:
+    class Zeros:
+        def __init__(self, head: bytes) -> None:
+            self.head = head
+
+        def read(self, n: int = -1) -> bytes:
+            out, self.head = self.head, b""
+            return out or bytes(1 << 20)  # never ends
+
+    with pytest.raises(InvalidArgument, match="after the end"):
+        store.apply_layer(None, Zeros(make_tar(entry("f", F, b"x"))))  # type: ignore[arg-type]
+    assert_nothing_left(store, outside)
+
+
 def test_truncated_tar_is_refused(store: ImageStore, outside: str) -> None:
     data = make_tar(entry("f", F, os.urandom(50_000)))
     with pytest.raises(InvalidArgument):
