@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +119,8 @@ async def pull(
             _check_platform(config_raw, want, reference)
         before = await asyncio.to_thread(_current_id, store, reference)
         slots = slots or asyncio.Semaphore(settings.max_concurrent_downloads)
+        # waiting layers spool next to the store (same disk), not to a possibly RAM-backed /tmp
+        spool_dir = spool_dir or _store_tmp(store)
         await _fetch_layers(store, client, reference, manifest, diff_ids, settings, events, spool_dir, slots)
         repo_digest = f"{reference.name}@{top_digest}"
         tags = [reference] if reference.tag and not reference.digest else []
@@ -130,6 +133,14 @@ async def pull(
     word = "Image is up to date for" if up_to_date else "Downloaded newer image for"
     events.status(f"Status: {word} {reference.familiar()}")
     return PullResult(image_id, top_digest, reference, up_to_date)
+
+
+def _store_tmp(store: ImageStore) -> str | None:
+    tmp = getattr(store, "tmp_dir", None)
+    if isinstance(tmp, str):
+        os.makedirs(tmp, exist_ok=True)
+        return tmp
+    return None
 
 
 def _current_id(store: ImageStore, ref: Reference) -> str | None:
