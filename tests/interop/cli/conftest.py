@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -223,3 +224,16 @@ class Terminal:
                 return pane
             time.sleep(0.1)
         raise AssertionError(f"{text!r} never appeared in the pane:\n{pane}")
+
+
+def uniq(prefix: str) -> str:
+    return f"dy-{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def names(engine: Engine) -> Iterator[list[str]]:
+    """Containers a test names here are removed afterwards, whatever happens."""
+    created: list[str] = []
+    yield created
+    for name in created:
+        engine.dy("rm", "-f", name)

@@ -11,27 +11,12 @@ import json
 import os
 import tarfile
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.cli.conftest import Engine, Terminal
+from tests.interop.cli.conftest import Engine, Terminal, uniq
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.xdist_group("cli-daemons")]
-
-
-def uniq(prefix: str) -> str:
-    return f"dy-{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def names(engine: Engine) -> Iterator[list[str]]:
-    """Containers a test names here are removed afterwards, whatever happens."""
-    created: list[str] = []
-    yield created
-    for name in created:
-        engine.dy("rm", "-f", name)
 
 
 def test_run_returns_the_exit_code_and_keeps_stdout_and_stderr_apart(engine: Engine) -> None:

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.cli.conftest import Engine
-from tests.interop.cli.test_cli_against_daemons import uniq
+from tests.interop.cli.conftest import Engine, uniq
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.xdist_group("cli-daemons")]
 

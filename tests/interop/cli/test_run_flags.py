@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from tests.interop.cli.conftest import DOCKYARD, REPO, Engine, Terminal
-from tests.interop.cli.test_cli_against_daemons import names, uniq  # noqa: F401 (fixture)
+from tests.interop.cli.conftest import DOCKYARD, REPO, Engine, Terminal, uniq
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.xdist_group("cli-daemons")]
 
@@ -29,7 +28,7 @@ def test_run_flags_reach_the_container(engine: Engine) -> None:
 
 
 def test_entrypoint_labels_limits_and_restart_policy(engine: Engine,
-                                                     names: list[str]) -> None:  # noqa: F811
+                                                     names: list[str]) -> None:
     assert engine.ok("run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint") == \
         "from entrypoint\n"
     name = uniq("limits")
@@ -46,7 +45,7 @@ def test_entrypoint_labels_limits_and_restart_policy(engine: Engine,
 
 
 def test_healthcheck_flags_make_the_container_healthy(engine: Engine,
-                                                      names: list[str]) -> None:  # noqa: F811
+                                                      names: list[str]) -> None:
     name = uniq("health")
     names.append(name)
     engine.ok("run", "-d", "--name", name, "--health-cmd", "true", "--health-interval", "1s",
@@ -62,7 +61,7 @@ def test_healthcheck_flags_make_the_container_healthy(engine: Engine,
 
 
 def test_logs_follow_streams_until_the_container_exits(engine: Engine,
-                                                      names: list[str]) -> None:  # noqa: F811
+                                                      names: list[str]) -> None:
     name = uniq("follow")
     names.append(name)
     engine.ok("run", "-d", "--name", name, "busybox", "sh", "-c",
@@ -73,7 +72,7 @@ def test_logs_follow_streams_until_the_container_exits(engine: Engine,
 
 
 def test_start_a_and_attach_return_the_exit_status(engine: Engine,
-                                                   names: list[str]) -> None:  # noqa: F811
+                                                   names: list[str]) -> None:
     name = uniq("starta")
     names.append(name)
     engine.ok("create", "--name", name, "-i", "busybox", "sh", "-c", "read x; echo got $x; exit 4")
@@ -131,7 +130,7 @@ def test_events_and_prunes(engine: Engine) -> None:
     assert vol in engine.ok("volume", "prune", "-f", "-a")
 
 
-def test_exec_it_in_a_real_terminal(engine: Engine, names: list[str]) -> None:  # noqa: F811
+def test_exec_it_in_a_real_terminal(engine: Engine, names: list[str]) -> None:
     name = uniq("execit")
     names.append(name)
     engine.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
@@ -142,7 +141,7 @@ def test_exec_it_in_a_real_terminal(engine: Engine, names: list[str]) -> None:  
     assert "/dev/pts/" in pane and "25 90" in pane
 
 
-def test_published_ports_show_like_dockers(engine: Engine, names: list[str]) -> None:  # noqa: F811
+def test_published_ports_show_like_dockers(engine: Engine, names: list[str]) -> None:
     if engine.name == "reference":
         pytest.skip("the reference dockerd runs here without a bridge (--bridge=none)")
     name = uniq("ports")
@@ -164,7 +163,7 @@ def test_published_ports_show_like_dockers(engine: Engine, names: list[str]) -> 
 
 
 def test_attach_to_a_tty_container_and_detach_with_custom_keys(
-        engine: Engine, names: list[str]) -> None:  # noqa: F811
+        engine: Engine, names: list[str]) -> None:
     name = uniq("attachit")
     names.append(name)
     engine.ok("run", "-dit", "--name", name, "busybox", "sh")
