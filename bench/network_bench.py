@@ -12,7 +12,11 @@
        private instance on its own bridge, socket and data root, --iptables=false: loopback
        clients go through docker-proxy in Docker 20.10 either way).
 
-Run as root: ``.venv/bin/python bench/network_bench.py [--runs 50] [--mb 512] [--docker]``.
+3. end to end (``--e2e``) -- ``docker run --rm busybox true`` with the default bridge against
+   ``--network none``, through our daemon and through dockerd 20.10, each daemon in a private
+   network namespace (as in tests/interop/network); the difference is what bridge costs.
+
+Run as root: ``.venv/bin/python bench/network_bench.py [--runs 50] [--mb 512] [--docker] [--e2e]``.
 Everything it creates carries the prefix ``dyb`` and is removed at the end.
 """
 
@@ -204,11 +208,34 @@ def bench_docker(tag: str, mb: int, runs: int) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def bench_e2e(runs: int) -> None:
+    import contextlib
+
+    from tests.interop.network.conftest import _start
+
+    for kind in ("dockyard", "reference"):
+        try:
+            with contextlib.contextmanager(_start)(kind) as d:
+                d.ok("run", "--rm", "busybox", "true")          # warm caches
+                times: dict[str, list[float]] = {"none": [], "bridge": []}
+                for _ in range(runs):
+                    for mode in ("none", "bridge"):
+                        t0 = time.perf_counter()
+                        d.ok("run", "--rm", "--network", mode, "busybox", "true")
+                        times[mode].append((time.perf_counter() - t0) * 1000)
+                med = {m: statistics.median(v) for m, v in times.items()}
+                print(f"{kind:9s} docker run --rm: none {med['none']:6.0f} ms  bridge "
+                      f"{med['bridge']:6.0f} ms  extra {med['bridge'] - med['none']:+5.0f} ms (n={runs})")
+        except Exception as exc:  # pytest.skip inside the fixture code, or a daemon failure
+            print(f"{kind}: not measured ({type(exc).__name__}: {exc})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--mb", type=int, default=512)
     parser.add_argument("--docker", action="store_true", help="also measure docker-proxy")
+    parser.add_argument("--e2e", action="store_true", help="docker run with bridge vs none")
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:5]
     state = tempfile.mkdtemp(prefix="dyb-net-")
@@ -225,6 +252,8 @@ def main() -> None:
         shutil.rmtree(state, ignore_errors=True)
     if args.docker:
         bench_docker(tag, args.mb, max(1, args.runs // 25))
+    if args.e2e:
+        bench_e2e(max(3, args.runs // 5))
 
 
 if __name__ == "__main__":
