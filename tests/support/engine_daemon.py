@@ -149,14 +149,22 @@ class EngineDaemon:
 
     def load_busybox(self, tag: str = "busybox:latest") -> str:
         """Import a busybox image through the API (``POST /images/create?fromSrc=-``)."""
+        import urllib.parse
+
         from dockyard.images.bootstrap import busybox_layer
 
         path = os.path.join(self.root, "busybox-layer.tar")
         with open(path, "wb") as f:
             busybox_layer(f)
         repo, _, t = tag.partition(":")
-        proc = self.docker("import", "--change", 'CMD ["sh"]', path, f"{repo}:{t or 'latest'}", check=True)
-        return proc.stdout.decode().strip()
+        query = urllib.parse.urlencode({"fromSrc": "-", "repo": repo, "tag": t or "latest",
+                                        "changes": 'CMD ["sh"]'})
+        with open(path, "rb") as f:
+            status, _, out = self.request("POST", f"/v1.41/images/create?{query}", f.read(),
+                                          headers={"Content-Type": "application/x-tar"})
+        if status != 200:
+            raise RuntimeError(f"import of busybox failed: {status} {out!r}")
+        return str(json.loads(out.split(b"\r\n")[0])["status"])
 
 
 class ReferenceDockerd:

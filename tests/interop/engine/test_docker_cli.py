@@ -231,7 +231,7 @@ def test_management_commands(daemon: EngineDaemon, docker_cli: str) -> None:
                                 capture_output=True, check=True).stdout.decode().split()
         assert "bin/busybox" in export or "./bin/busybox" in export
         daemon.docker("kill", "-s", "KILL", name + "-2", check=True)
-        assert daemon.docker("inspect", "-f", "{{.State.ExitCode}}", name + "-2").stdout.strip() == b"137"
+        assert daemon.docker("wait", name + "-2").stdout.strip() == b"137"
         assert b"Images" in daemon.docker("system", "df").stdout
     finally:
         daemon.docker("rm", "-f", name, name + "-2")
