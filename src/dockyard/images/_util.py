@@ -7,7 +7,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 
-__all__ = ["CHUNK", "exact_chunks", "host_arch", "now_rfc3339", "tmp_name", "writer_alive"]
+__all__ = ["CHUNK", "exact_chunks", "host_arch", "now_rfc3339", "remove_tree", "tmp_name", "writer_alive"]
 
 CHUNK = 1 << 20
 
@@ -59,3 +59,39 @@ def writer_alive(name: str) -> bool:
         return False
     pid, _, start = parts[1].partition(".")
     return pid.isdigit() and _start_time(int(pid)) == start
+
+
+def remove_tree(path: str, *, ignore_errors: bool = True) -> None:
+    """``shutil.rmtree`` without recursion: a hostile layer can nest 2,000 directories deep,
+    beyond Python's recursion limit, and cleanup must still work. Never follows symlinks."""
+    try:
+        if not os.path.isdir(path) or os.path.islink(path):
+            os.unlink(path)
+            return
+    except FileNotFoundError:
+        return
+    stack: list[tuple[str, bool]] = [(path, False)]  # (directory, children already queued)
+    while stack:
+        directory, expanded = stack.pop()
+        if expanded:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                if not ignore_errors:
+                    raise
+            continue
+        stack.append((directory, True))
+        try:
+            with os.scandir(directory) as entries:
+                for e in entries:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append((e.path, False))
+                    else:
+                        try:
+                            os.unlink(e.path)
+                        except OSError:
+                            if not ignore_errors:
+                                raise
+        except OSError:
+            if not ignore_errors:
+                raise

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.errors import Internal, InvalidArgument, NotFound, Unsupported
-from dockyard.images._util import host_arch, now_rfc3339, tmp_name
+from dockyard.images._util import host_arch, now_rfc3339, remove_tree, tmp_name
 from dockyard.images.diff import TarWriter
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference, parse_reference
@@ -343,7 +343,7 @@ def load(store: ImageStore, stream: BinaryIO) -> list[str]:
             raise Unsupported("legacy (pre-1.10) image archives are not supported")
         raise InvalidArgument("invalid archive: no manifest.json or index.json")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
 
 
 def _load_docker(store: ImageStore, tmp: str) -> list[str]:

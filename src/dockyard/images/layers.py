@@ -16,14 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from dockyard.atomic import fsync_dir
 from dockyard.errors import InvalidArgument, NotFound
-from dockyard.images._util import tmp_name
+from dockyard.images._util import remove_tree, tmp_name
 from dockyard.images.tarsplit import iter_tar
 from dockyard.images.unpack import unpack_layer
 from dockyard.oci.digest import Digest
@@ -139,16 +138,16 @@ class LayerStore:
                 json.dump(meta, f)
             final = self._dir(chain)
             if self.has(chain):
-                shutil.rmtree(tmp, ignore_errors=True)
+                remove_tree(tmp)
             else:
                 if os.path.exists(final):  # a half-deleted layer: finish deleting it
-                    shutil.rmtree(final)
+                    remove_tree(final, ignore_errors=False)
                 os.rename(tmp, final)
                 fsync_dir(self.dir)
             self._link(chain)
             return chain, result.diff_id
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
             raise
 
     def tar_size(self, chain_id: str) -> int:
@@ -184,4 +183,4 @@ class LayerStore:
             os.unlink(os.path.join(self.links, Digest.parse(chain_id).hex[:SHORT]))
         except FileNotFoundError:
             pass
-        shutil.rmtree(d, ignore_errors=True)
+        remove_tree(d)

@@ -10,12 +10,12 @@ Layers are deleted only when no remaining image and no container root filesystem
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dockyard.errors import Conflict, ImageNotFound
+from dockyard.images._util import remove_tree
 from dockyard.images.store import GC_GRACE, labels_match
 from dockyard.oci.reference import Reference, parse_reference
 
@@ -202,7 +202,7 @@ def gc(store: ImageStore, grace: float = GC_GRACE) -> int:
                 old = os.lstat(meta).st_mtime < cutoff
             except FileNotFoundError:  # killed while deleting it: finish the job
                 if os.lstat(d).st_mtime < cutoff:
-                    shutil.rmtree(d, ignore_errors=True)
+                    remove_tree(d)
                 continue
             layer = store.layers.get(chain)
             if chain not in used and old:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.atomic import atomic_write_json
 from dockyard.errors import Conflict, Internal, InvalidArgument, NotFound, Unsupported
-from dockyard.images._util import host_arch, now_rfc3339, tmp_name
+from dockyard.images._util import host_arch, now_rfc3339, remove_tree, tmp_name
 from dockyard.images.diff import (
     changes,
     naive_changes,
@@ -104,7 +104,7 @@ def overlay_supported(scratch: str) -> bool:
         libc.umount2(f"{d}/m", 0)
         return True
     finally:
-        shutil.rmtree(d, ignore_errors=True)
+        remove_tree(d)
 
 
 class RootfsManager:
@@ -200,7 +200,7 @@ class RootfsManager:
             atomic_write_json(os.path.join(tmp, "meta.json"), meta)
             os.rename(tmp, final)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
             raise
         return self.get(cid)
 
@@ -256,7 +256,7 @@ class RootfsManager:
             pass
         trash = os.path.join(self.store.tmp_dir, tmp_name("rm"))
         os.rename(d, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        remove_tree(trash)
 
     def _lower_paths(self, m: RootfsMount) -> builtins.list[str]:
         return [layer.path for layer in self.store.layers.stack(m.chain_id)]
@@ -425,7 +425,7 @@ def _remove(path: str, st: os.stat_result | None) -> None:
     if st is None:
         return
     if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
+        remove_tree(path, ignore_errors=False)
     else:
         os.unlink(path)
 

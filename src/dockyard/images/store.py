@@ -10,7 +10,6 @@ import builtins
 import hashlib
 import json
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any, BinaryIO
 
 from dockyard.atomic import atomic_write_json
 from dockyard.errors import ImageNotFound, Internal, InvalidArgument, NotFound
-from dockyard.images._util import now_rfc3339, writer_alive
+from dockyard.images._util import now_rfc3339, remove_tree, writer_alive
 from dockyard.images.blobs import BlobStore, BlobWriter
 from dockyard.images.layers import Layer, LayerStore, chain_id_of
 from dockyard.images.refs import RefIndex, familiar_match
@@ -133,7 +132,7 @@ class ImageStore:
                 continue
             p = os.path.join(self.tmp_dir, name)
             if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
+                remove_tree(p)
             else:
                 try:
                     os.unlink(p)

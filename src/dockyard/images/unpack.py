@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from dockyard.errors import InvalidArgument
-from dockyard.images._util import exact_chunks
+from dockyard.images._util import exact_chunks, remove_tree
 from dockyard.images.tarsplit import TarSplitWriter
 from dockyard.images.tarstream import TarStream
 from dockyard.oci.digest import Digester
@@ -206,7 +206,7 @@ class _Unpacker:
                 return
             for owned in [k for k in self.payload_of if k.startswith(rel + "/")]:
                 self.split.set_aside(self.payload_of.pop(owned), p[: -len(rel)] + owned)
-            _rmtree(p)
+            remove_tree(p)
             self.dirs = {d for d in self.dirs if d != rel and not d.startswith(rel + "/")}
             self.made = {m for m in self.made if not m.startswith(rel + "/")}
         else:
@@ -470,9 +470,3 @@ def _listxattr(path: str) -> list[str]:
         return os.listxattr(path, follow_symlinks=False)
     except OSError:
         return []
-
-
-def _rmtree(path: str) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)

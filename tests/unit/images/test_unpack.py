@@ -178,6 +178,14 @@ def test_endless_padding_after_the_end_is_refused(store: ImageStore, outside: st
     assert_nothing_left(store, outside)
 
 
+def test_a_failed_very_deep_layer_is_cleaned_up(store: ImageStore, outside: str) -> None:
+    deep = "/".join(["d"] * 1900) + "/f"  # deeper than Python's recursion limit
+    data = make_tar(entry(deep, F, b"x"))
+    with pytest.raises(InvalidArgument, match="diff id mismatch"):
+        store.apply_layer(None, io.BytesIO(data), digest(b"other"))
+    assert_nothing_left(store, outside)
+
+
 def test_truncated_tar_is_refused(store: ImageStore, outside: str) -> None:
     data = make_tar(entry("f", F, os.urandom(50_000)))
     with pytest.raises(InvalidArgument):
