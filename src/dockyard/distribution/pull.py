@@ -308,8 +308,11 @@ async def _fetch_layers(
     spool_dir: str | None,
     semaphore: asyncio.Semaphore,
 ) -> None:
+    allowed: bool | None = None
     for desc in manifest.layers:
-        if desc.media_type in mt.NON_DISTRIBUTABLE and not settings.allow_nondistributable:
+        if desc.media_type in mt.NON_DISTRIBUTABLE and allowed is None:
+            allowed = await asyncio.to_thread(settings.allows_nondistributable, ref.domain)
+        if desc.media_type in mt.NON_DISTRIBUTABLE and not allowed:
             raise Unsupported(
                 f"refusing to pull non-distributable layer {desc.digest} ({desc.media_type}); "
                 "allow it in the daemon settings"

@@ -4,6 +4,7 @@ One frozen object, built once at the daemon's entry point from daemon.json and p
 
     {"registry-mirrors": ["https://mirror.example", "quay.io=https://quay-mirror.example"],
      "insecure-registries": ["myreg:5000", "10.0.0.0/8"],
+     "allow-nondistributable-artifacts": ["myreg:5000"],
      "max-concurrent-downloads": 3, "max-concurrent-uploads": 5}
 
 A mirror entry without ``<registry>=`` mirrors Docker Hub (Docker's meaning); with it, any
@@ -37,7 +38,8 @@ class RegistrySettings:
     read_timeout: float = 60.0
     max_redirects: int = 10
     download_attempts: int = 5
-    allow_nondistributable: bool = False
+    allow_nondistributable: bool = False  # every registry
+    nondistributable_registries: tuple[str, ...] = ()  # daemon.json allow-nondistributable-artifacts
     chunk_size: int = 0  # 0: monolithic blob uploads; otherwise PATCH chunks of this many bytes
     compression_level: int = 1
     user_agent: str = "dockyard/0.1"
@@ -58,6 +60,9 @@ class RegistrySettings:
         kwargs: dict[str, Any] = {
             "mirrors": {k: tuple(v) for k, v in mirrors.items()},
             "insecure_registries": tuple(config.get("insecure-registries", []) or []),
+            "nondistributable_registries": tuple(
+                config.get("allow-nondistributable-artifacts", []) or []
+            ),
         }
         for key, attr in (
             ("max-concurrent-downloads", "max_concurrent_downloads"),
@@ -69,6 +74,18 @@ class RegistrySettings:
                     raise InvalidArgument(f"{key} must be a positive integer, got {value!r}")
                 kwargs[attr] = value
         return cls(**kwargs)
+
+    def allows_nondistributable(self, host: str) -> bool:
+        """Foreign/non-distributable layers may be pulled from ``host`` (by name or CIDR)."""
+        if self.allow_nondistributable or host in self.nondistributable_registries:
+            return True
+        networks = []
+        for entry in self.nondistributable_registries:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                continue
+        return any(a in net for a in _addresses(_hostname(host)) for net in networks)
 
     def mirrors_for(self, domain: str) -> tuple[str, ...]:
         return tuple(self.mirrors.get(domain, ()))

@@ -332,7 +332,7 @@ def test_non_distributable_layers_are_refused_unless_allowed(store: Any, snapsho
         reg.add_blob("app", blob)
     reg.add_manifest("app", "latest", r.DOCKER_MANIFEST, json.dumps(manifest).encode())
     _fail(reg, store, snapshot, Unsupported, "non-distributable")
-    allowed = RegistrySettings(allow_nondistributable=True, read_timeout=5)
+    allowed = RegistrySettings.from_daemon_config({"allow-nondistributable-artifacts": ["127.0.0.0/8"]})
     assert pull_from(reg, store, "app", settings=allowed).image_id == img.image_id
 
 
