@@ -94,6 +94,9 @@ class Session:
                     out = bytearray()
                     for byte in data:
                         b = bytes([byte])
+                        if not keys.startswith(matched + b):
+                            out += matched  # a false start: pass it on, and look at b afresh
+                            matched = b""
                         if keys.startswith(matched + b):
                             matched += b
                             if matched == keys:
@@ -101,12 +104,13 @@ class Session:
                                 self.conn.write(bytes(out))
                                 self._stop()
                                 return
-                            continue
-                        out += matched + b
-                        matched = b""
+                        else:
+                            out += b
                     data = bytes(out)
                 if data:
                     self.conn.write(data)
+            if matched:
+                self.conn.write(matched)
         except OSError:
             return
         self.conn.close_write()

@@ -217,3 +217,37 @@ def test_rfc3339_parsing_keeps_nanoseconds_and_offsets() -> None:
     assert parse_time("10m", now=1000.0) == "400"
     with pytest.raises(UsageError):
         parse_time("yesterday")
+
+
+class _FakeConn:
+    def __init__(self) -> None:
+        self.sent = b""
+        self.half_closed = False
+
+        class _Sock:
+            def shutdown(self, how: int) -> None:
+                pass
+        self.sock = _Sock()
+
+    def write(self, data: bytes) -> None:
+        self.sent += data
+
+    def close_write(self) -> None:
+        self.half_closed = True
+
+
+@pytest.mark.parametrize(("typed", "sent", "detached"), [
+    (b"ab\x10\x10\x11cd", b"ab\x10", True),   # a false start, then the real sequence
+    (b"a\x10b", b"a\x10b", False),            # ctrl-p alone passes through
+    (b"x\x10", b"x\x10", False),              # held prefix flushed at EOF
+    (b"\x10\x11", b"", True),
+])
+def test_detach_keys_are_caught_on_our_side(typed: bytes, sent: bytes, detached: bool) -> None:
+    import io
+
+    from dockyard.cli.session import Session
+    ctx = Context(stdin=io.BytesIO(typed), stdout=io.StringIO(), stderr=io.StringIO(), env={})
+    conn = _FakeConn()
+    session = Session(ctx, conn, tty=True, stdin=True, detach_keys=b"\x10\x11")  # type: ignore[arg-type]
+    session._copy_input()
+    assert (conn.sent, session.detached, conn.half_closed) == (sent, detached, not detached)
