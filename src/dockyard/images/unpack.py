@@ -62,6 +62,7 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 CHUNK = 1 << 20
 MAX_NAME = 4096
 TRAILING_MAX = 64 << 20  # record padding is at most a few blocks; more is refused
+REPLACED_DIRS_MAX = 1000  # a directory replaced by a later entry of the same layer
 RAW_PAYLOAD_MAX = 1 << 20  # contents of non-files (kept in tar-split) beyond this: refused
 
 
@@ -164,6 +165,7 @@ class _Unpacker:
         self.free = st.f_bavail * st.f_frsize
         self.free_inodes = st.f_favail if st.f_files else None  # None: no inode limit (btrfs)
         self.entries = 0
+        self.replaced_dirs = 0
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -204,6 +206,9 @@ class _Unpacker:
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return
+            self.replaced_dirs += 1
+            if self.replaced_dirs > REPLACED_DIRS_MAX:  # each costs a scan of the bookkeeping
+                raise InvalidArgument("layer replaces too many of its own directories")
             for owned in [k for k in self.payload_of if k.startswith(rel + "/")]:
                 self.split.set_aside(self.payload_of.pop(owned), p[: -len(rel)] + owned)
             remove_tree(p)
