@@ -85,6 +85,11 @@ def test_login_push_pull_and_run_autopull(engine: Engine, registry: object,
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"pulled and ran\n"
     assert f"Unable to find image '{repo}:1' locally".encode() in proc.stderr
+    engine.ok("rmi", f"{repo}:1")
+    theirs = subprocess.run(["docker", "-H", engine.host, "run", "--rm", f"{repo}:1", "echo",
+                             "pulled and ran"], capture_output=True,
+                            env={**os.environ, **env}, check=False)
+    assert (proc.stdout, proc.stderr) == (theirs.stdout, theirs.stderr)
 
     # --pull always fetches even though the image is there now
     proc = engine.dy("run", "--rm", "--pull", "always", f"{repo}:1", "true", env=env)
