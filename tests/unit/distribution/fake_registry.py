@@ -13,6 +13,8 @@ import base64
 import hashlib
 import json
 import re
+import socket
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +44,7 @@ class Faults:
     status: dict[str, int] = field(default_factory=dict)  # path regex -> status
     wrong_content_digest: bool = False
     revoke_tokens_on_blob: bool = False
+    reset: bool = False  # truncate with a TCP reset rather than a clean close
 
 
 class FakeRegistry:
@@ -242,7 +245,13 @@ class FakeRegistry:
             self.faults.truncate[digest] = cut - 1
             await resp.write(body[: len(body) // 2])
             assert request.transport is not None
-            request.transport.close()
+            if self.faults.reset:
+                # SO_LINGER 0: close() sends RST instead of FIN (a connection reset)
+                sock = request.transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                request.transport.abort()
+            else:
+                request.transport.close()
             return resp
         if self.faults.slow_blob and len(body) > 10_000:
             await resp.write(body[: len(body) // 2])

@@ -582,3 +582,15 @@ def test_docker_hub_names_pull_through_a_hub_mirror(store: Any) -> None:
     image = store.get(img.image_id)
     assert image.repo_tags == ("ubuntu:latest",)
     assert image.repo_digests == (f"ubuntu@{img.manifest.digest}",)
+
+
+def test_connection_reset_mid_blob_resumes(store: Any) -> None:
+    reg = FakeRegistry()
+    img = small_image()
+    reg.add_image("app", "latest", img)
+    big = img.layers[1].digest
+    reg.faults.truncate[big] = 1
+    reg.faults.reset = True
+    assert pull_from(reg, store, "app").image_id == img.image_id
+    # a second request, with Range unless the reset discarded every byte before we read it
+    assert len([p for m, p, h in reg.log if p.endswith(big)]) == 2
