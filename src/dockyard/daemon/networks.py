@@ -67,10 +67,13 @@ class NetworkService:
         self.proxy = PortProxy()
         self._dns_flags: dict[str, list[str]] = {}
         self.error = ""                        # why networking is unavailable, if it is
+        self._watch: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Call after the container service restored its records (it knows who still runs)."""
+        if hasattr(self.events, "subscribe"):
+            self._watch = asyncio.ensure_future(self._forget_destroyed(self.events.subscribe()))
         try:
             await asyncio.to_thread(self.nm.start, None)
         except (DockyardError, OSError) as exc:   # not root, no nftables ...: degrade
@@ -90,7 +93,19 @@ class NetworkService:
             if entry.endswith(".json") and entry[:-5] not in known:
                 self.forget(entry[:-5])
 
+    async def _forget_destroyed(self, queue: asyncio.Queue[Any]) -> None:
+        """Drop a container's network record when the container is removed."""
+        try:
+            while True:
+                ev = await queue.get()
+                if getattr(ev, "type", "") == "container" and getattr(ev, "action", "") == "destroy":
+                    self.forget(str(getattr(ev, "actor_id", "")))
+        finally:
+            self.events.unsubscribe(queue)
+
     async def shutdown(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         await self.dns.close()
         await self.proxy.close()
         running = any(n.endpoints for n in self.nm.list())
@@ -217,7 +232,7 @@ class NetworkService:
     def _upstreams(self, cid: str) -> list[tuple[str, int]]:
         return self.nm.upstreams(cid, self._dns_flags.get(cid, ()))
 
-    def _write_etc(self, c: Any, mode: str) -> None:
+    def _write_etc(self, c: Any, mode: str, *, in_place: bool = False) -> None:
         hc = c.host_config
         dns = [str(x) for x in hc.get("Dns") or []]
         self._dns_flags[c.id] = dns
@@ -231,7 +246,7 @@ class NetworkService:
             extra_hosts=[str(h) for h in hc.get("ExtraHosts") or []], dns=dns,
             dns_search=[str(x) for x in hc.get("DnsSearch") or []],
             dns_options=[str(x) for x in hc.get("DnsOptions") or []])
-        self.nm.write_etc_files(self.containers.records.dir(c.id), files)
+        self.nm.write_etc_files(self.containers.records.dir(c.id), files, in_place=in_place)
 
     async def release(self, c: Any) -> None:
         """Undo :meth:`sandbox_for` (safe to call more than once, and after a crash)."""
@@ -315,7 +330,7 @@ class NetworkService:
         if not os.path.exists(path):
             raise NotFound(f"network namespace of container {c.id[:12]} is gone")
         await self._attach(c, net.id, path)
-        await asyncio.to_thread(self._write_etc, c, str(mode))
+        await asyncio.to_thread(lambda: self._write_etc(c, str(mode), in_place=True))
         await self._serve(c.id, path)
 
     async def disconnect(self, c: Any, ref: str, force: bool = False) -> None:

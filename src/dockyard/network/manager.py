@@ -691,10 +691,21 @@ class NetworkManager:
                 ipv6=any(ep.ip6 for _, ep in eps)),
         }
 
-    def write_etc_files(self, directory: str, files: Mapping[str, str]) -> None:
-        """Write what :meth:`etc_files` returned into the container's directory, atomically."""
+    def write_etc_files(self, directory: str, files: Mapping[str, str], *,
+                        in_place: bool = False) -> None:
+        """Write what :meth:`etc_files` returned into the container's directory.
+
+        Atomically (a new inode) before the container starts; ``in_place`` for a running
+        container, whose bind mounts still point at the old inodes (as Docker rewrites them).
+        """
         for name, text in files.items():
-            atomic_write(os.path.join(directory, name), text.encode(), durable=False)
+            path = os.path.join(directory, name)
+            if in_place and os.path.exists(path):
+                with open(path, "r+") as f:
+                    f.write(text)
+                    f.truncate()
+            else:
+                atomic_write(path, text.encode(), durable=False)
 
     def upstreams(self, container_id: str, dns: Sequence[str] = (),
                   host_resolv: etcfiles.ResolvConf | None = None) -> builtins.list[tuple[str, int]]:

@@ -95,3 +95,24 @@ def test_overlapping_subnet_is_refused(daemon: Daemon) -> None:
         assert "overlaps" in proc.stderr
     finally:
         daemon.docker("network", "rm", "wide", "narrow")
+
+
+def test_connect_a_running_container_to_a_second_network(daemon: Daemon) -> None:
+    daemon.ok("network", "create", "net1")
+    daemon.ok("network", "create", "net2")
+    try:
+        daemon.ok("run", "-d", "--name", "alpha", "--network", "net1", "busybox", "sleep", "120")
+        daemon.ok("run", "-d", "--name", "beta", "--network", "net2", "busybox", "sleep", "120")
+        before = daemon.docker("run", "--rm", "--network", "net2", "busybox", "ping", "-c", "1", "-W", "1", "alpha")
+        assert before.returncode != 0
+        daemon.ok("network", "connect", "net2", "alpha")
+        after = daemon.docker("run", "--rm", "--network", "net2", "busybox", "ping", "-c", "1", "-W", "2", "alpha")
+        assert after.returncode == 0, after.stdout + after.stderr
+        nets = daemon.ok("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "alpha")
+        assert nets.split() == ["net1", "net2"]
+        daemon.ok("network", "disconnect", "net2", "alpha")
+        gone = daemon.docker("run", "--rm", "--network", "net2", "busybox", "ping", "-c", "1", "-W", "1", "alpha")
+        assert gone.returncode != 0
+    finally:
+        daemon.docker("rm", "-f", "alpha", "beta")
+        daemon.docker("network", "rm", "net1", "net2")
