@@ -1,6 +1,6 @@
 """``dockyard daemon``: the entry point (``main(argv) -> int``; also ``python -m dockyard.daemon``).
 
-Order matters: parse the config, fork the spawner while the process is still single-threaded,
+Order matters: parse the config, start the spawner (a fresh single-threaded interpreter),
 bind the listeners, then run the event loop. SIGTERM/SIGINT shut down cleanly (containers keep
 running: live restore is always on); SIGHUP reloads daemon.json's reloadable keys.
 """
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from dockyard.daemon.spawner import start_spawner
 
-    spawner = start_spawner()  # before any thread exists
+    spawner = start_spawner()
     listeners: list[tuple[str, socket.socket]] = []
     code = 1
     try:

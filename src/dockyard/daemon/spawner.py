@@ -1,17 +1,16 @@
 """The spawner ("zygote"): the one process that forks monitors.
 
 The daemon is a threaded asyncio process and must never fork into namespaces, nor pay an
-interpreter start-up per container. So before the event loop (or any thread) exists,
-:func:`start_spawner` forks a small single-threaded process that pre-imports the monitor and
-the runtime, freezes the GC (so forked children keep sharing those pages: low PSS), and then
-loops::
+interpreter start-up per container. So it starts one small single-threaded process (a fresh
+interpreter: ``python -m dockyard.daemon.spawner FD``) that pre-imports the monitor and the
+runtime, freezes the GC (so forked children keep sharing those pages: low PSS), and loops::
 
     daemon --(SOCK_SEQPACKET: JSON config + SCM_RIGHTS control fd)--> spawner
     spawner: fork -> setsid -> fork -> monitor (re-parented to init; survives the daemon)
 
 The daemon keeps its end of the control socketpair it sent: that is its first connection to
 the new monitor. The spawner replies nothing: errors come back over the control connection.
-It dies with the daemon (PR_SET_PDEATHSIG) and a restarted daemon forks a new one.
+It dies with the daemon (PR_SET_PDEATHSIG); if it dies alone, the next spawn starts a new one.
 """
 
 from __future__ import annotations
@@ -24,6 +23,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -35,44 +36,63 @@ OPTIONAL_PRELOAD = ("dockyard.runtime", "dockyard.runtime.create", "dockyard.run
 class Spawner:
     """The daemon's handle on the spawner process."""
 
-    def __init__(self, pid: int, sock: socket.socket) -> None:
-        self.pid = pid
-        self.sock = sock
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self._start()
+
+    def _start(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "dockyard.daemon.spawner", str(child.fileno())],
+                                         pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+        finally:
+            child.close()
+        self.sock = parent
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc is not None else 0
 
     def spawn(self, cfg: dict[str, Any]) -> socket.socket:
         """Ask for a monitor; returns the daemon's end of its control connection."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        payload = json.dumps(cfg).encode()
         try:
-            socket.send_fds(self.sock, [json.dumps(cfg).encode()], [theirs.fileno()])
+            try:
+                assert self.sock is not None
+                socket.send_fds(self.sock, [payload], [theirs.fileno()])
+            except OSError:  # the spawner died: start another and try once more
+                self.close()
+                self._start()
+                assert self.sock is not None
+                socket.send_fds(self.sock, [payload], [theirs.fileno()])
         finally:
             theirs.close()
         return mine
 
     def close(self) -> None:
-        self.sock.close()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
 
 
 def start_spawner() -> Spawner:
-    """Fork the spawner. Call before any thread or event loop exists."""
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
-    if pid == 0:
-        parent.close()
-        code = 0
-        try:
-            _spawner_main(child)
-        except BaseException:
-            code = 1
-        os._exit(code)
-    child.close()
-    return Spawner(pid, parent)
+    return Spawner()
 
 
 def _spawner_main(sock: socket.socket) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the daemon died before the line above
+        return
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -113,3 +133,12 @@ def _spawner_main(sock: socket.socket) -> None:
 
 
 __all__ = ["Spawner", "start_spawner"]
+
+
+if __name__ == "__main__":
+    code = 0
+    try:
+        _spawner_main(socket.socket(fileno=int(sys.argv[1])))
+    except BaseException:
+        code = 1
+    os._exit(code)

@@ -110,3 +110,18 @@ def test_socket_group_and_mode(fresh: EngineDaemon) -> None:
     fresh.extra_args = ["-G", "daemon"]
     fresh.start()
     assert os.stat(fresh.sock).st_gid == grp.getgrnam("daemon").gr_gid
+
+
+def test_a_dead_spawner_is_replaced(fresh: EngineDaemon) -> None:
+    fresh.start()
+    fresh.load_busybox()
+    assert fresh.proc is not None
+    out = subprocess.run(["pgrep", "-P", str(fresh.proc.pid), "-f", "dockyard.daemon.spawner"],
+                         capture_output=True, text=True).stdout.split()
+    assert len(out) == 1
+    os.kill(int(out[0]), signal.SIGKILL)
+    time.sleep(0.2)
+    _, _, body = fresh.request("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"]})
+    cid = json.loads(body)["Id"]
+    assert fresh.request("POST", f"/containers/{cid}/start")[0] == 204
+    assert json.loads(fresh.request("POST", f"/containers/{cid}/wait")[2])["StatusCode"] == 0
