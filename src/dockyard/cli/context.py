@@ -196,7 +196,8 @@ class Parser(argparse.ArgumentParser):
         what = f"at least {count}" if at_least else str(count)
         noun = "argument" if count == 1 else "arguments"
         raise UsageError(f"dockyard: 'dockyard {self.command}' requires {what} {noun}",
-                         self.command, usage=self.usage or "", status=1, hint="See")
+                         self.command, usage=self.usage or "", status=1,
+                         hint="See" if at_least else "Run")  # docker's own inconsistency
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise StatusError(status, (message or "").rstrip())

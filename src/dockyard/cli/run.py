@@ -108,7 +108,7 @@ def _run_parser(ctx: Context, command: str) -> Parser:
 def _daemon_error(command: str, exc: DockyardError, status: int = 125) -> StatusError:
     prefix = "Error response from daemon: " if hasattr(exc, "status") else ""
     return StatusError(status, f"dockyard: {prefix}{exc.message}\n"
-                               f"Run 'dockyard {command} --help' for more information")
+                               f"\nRun 'dockyard {command} --help' for more information")
 
 
 def create(ctx: Context, args: list[str]) -> int:
@@ -150,7 +150,8 @@ def run(ctx: Context, args: list[str]) -> int:
     if ns.tty and config["AttachStdin"] and not ctx.is_tty(ctx.stdin):
         raise StatusError(1, "the input device is not a TTY")
     if ns.rm and config["HostConfig"]["RestartPolicy"]["Name"]:
-        raise StatusError(125, "dockyard: Conflicting options: --restart and --rm")
+        raise StatusError(125, "dockyard: conflicting options: cannot specify both --restart "
+                               "and --rm\n\nRun 'dockyard run --help' for more information")
     cid = _create_from_flags(ctx, ns, config, "run")
     client = ctx.client
     if ns.detach:

@@ -335,3 +335,20 @@ def test_errors_for_missing_objects_read_like_dockers(engine: Engine, command: s
     theirs = engine.docker(*command.split())
     assert (ours.returncode, ours.stdout, ours.stderr) == (
         theirs.returncode, theirs.stdout, theirs.stderr)
+
+
+@pytest.mark.parametrize("command", [
+    "run --rm busybox nosuchcmd", "run --rm busybox /etc", "run --pull never busybox:nope",
+    "run --rm --restart always busybox true", "run", "exec x", "ps --bogus", "logs --tail",
+    "rename a",
+])
+def test_run_and_usage_errors_read_like_dockers(engine: Engine, command: str) -> None:
+    """The same words and status as docker's CLI, our name in place of docker's."""
+    ours = engine.dy(*command.split())
+    theirs = engine.docker(*command.split())
+    assert ours.returncode == theirs.returncode
+    # docker's CLI also logs (logrus) when a wait reply carries an error; that is the
+    # daemon's doing, not a message of the command
+    theirs_lines = [line for line in theirs.stderr.splitlines(keepends=True)
+                    if not line.startswith(b'time="')]
+    assert ours.stderr.replace(b"dockyard", b"docker") == b"".join(theirs_lines)

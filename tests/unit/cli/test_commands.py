@@ -385,7 +385,7 @@ def test_ps_json_format_prints_formatted_fields(fake_daemon: FakeDaemon) -> None
 
 def test_rm_and_restart_conflict_is_refused_before_create(fake_daemon: FakeDaemon) -> None:
     code, _, err = cli(fake_daemon, "run", "--rm", "--restart", "always", "busybox")
-    assert code == 125 and "Conflicting options: --restart and --rm" in err
+    assert code == 125 and "conflicting options: cannot specify both --restart and --rm" in err
     assert "POST /containers/create" not in fake_daemon.paths()
 
 
