@@ -267,8 +267,6 @@ def _diff_ids(config_raw: bytes, manifest: Manifest) -> list[str]:
             f"image config {manifest.config.digest} lists {len(diff_ids)} layers, "
             f"manifest {manifest.digest} has {len(manifest.layers)}"
         )
-    if not diff_ids:
-        raise InvalidArgument(f"image {manifest.digest} has no layers")
     return list(diff_ids)
 
 

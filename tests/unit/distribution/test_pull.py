@@ -594,3 +594,11 @@ def test_connection_reset_mid_blob_resumes(store: Any) -> None:
     assert pull_from(reg, store, "app").image_id == img.image_id
     # a second request, with Range unless the reset discarded every byte before we read it
     assert len([p for m, p, h in reg.log if p.endswith(big)]) == 2
+
+
+def test_an_image_without_layers_pulls(store: Any) -> None:
+    reg = FakeRegistry()
+    img = r.TestImage([])  # FROM scratch with only metadata
+    reg.add_image("empty", "latest", img)
+    assert pull_from(reg, store, "empty").image_id == img.image_id
+    assert store.get(img.image_id).layers == ()
