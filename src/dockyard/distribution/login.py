@@ -103,7 +103,7 @@ async def search(
     if not term:
         raise InvalidArgument("search term must not be empty")
     if not 1 <= limit <= 100:
-        raise InvalidArgument("limit must be between 1 and 100")
+        raise InvalidArgument(f"limit {limit} is outside the range of [1, 100]")
     settings = settings or RegistrySettings()
     domain, query = _split_term(term)
     async with session_scope(settings, session) as sess:
