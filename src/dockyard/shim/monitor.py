@@ -39,9 +39,12 @@ MAX_CLIENT_BUFFER = 32 * 1024 * 1024
 READ_SIZE = 65536
 
 
+# bound at import time, in the spawner: every monitor then shares these ctypes objects
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _set_subreaper() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
