@@ -232,9 +232,7 @@ class ContainerService(ContainerExtras):
                 raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field HostConfig.{key} of type int64")
         if hc.get("Memory") and 0 < hc["Memory"] < 6 * 1024 * 1024:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
-        mode = str(hc.get("NetworkMode") or "")
-        if mode.startswith("container:"):
-            raise InvalidArgument("network mode container:<id> is not supported yet")
+        # --network container:<id> is served by the network service (network engineer)
 
     def _mounts_of(self, ref: str) -> list[dict[str, Any]]:
         return [dict(mp) for mp in self.get(ref).mount_points]

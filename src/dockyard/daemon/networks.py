@@ -30,7 +30,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dockyard.atomic import atomic_write_json
-from dockyard.errors import DockyardError, Forbidden, InvalidArgument, NotFound, Unavailable
+from dockyard.errors import (
+    Conflict,
+    DockyardError,
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from dockyard.network import NetworkConfig, NetworkManager, parse_network_mode
 from dockyard.network.dns import EmbeddedDns, open_dns_sockets
 from dockyard.network.manager import Endpoint, Network
@@ -134,8 +141,16 @@ class NetworkService:
                         networking_config: Mapping[str, Any] | None) -> None:
         """Validate ``--network`` and keep the endpoint settings; before anything is created."""
         mode = parse_network_mode(host_config.get("NetworkMode"))
-        if mode.attaches:
-            self.nm.get(mode.network)            # NotFound: "network x not found"
+        # Not 404: the docker CLI answers a 404 on create by pulling the image (dockerd too
+        # reports these without a not-found status)
+        try:
+            if mode.attaches:
+                self.nm.get(mode.network)
+            elif mode.kind == "container":
+                self.containers.get(mode.target)
+        except NotFound as exc:
+            raise InvalidArgument(exc.message) from exc
+
         conf = ContainerNetConfig()
         for name, ep in ((networking_config or {}).get("EndpointsConfig") or {}).items():
             ep = ep or {}
@@ -163,7 +178,8 @@ class NetworkService:
         if mode.kind == "container":
             other = self.containers.get(mode.target)
             if not other.state.running:
-                raise InvalidArgument(f"cannot join network of a non running container: {other.id}")
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            await asyncio.to_thread(self._write_etc, c, str(mode))
             return f"/proc/{other.state.pid}/ns/net"
         c.network = ContainerNetView(self, c.id)
         if self.error:
@@ -233,6 +249,16 @@ class NetworkService:
         return self.nm.upstreams(cid, self._dns_flags.get(cid, ()))
 
     def _write_etc(self, c: Any, mode: str, *, in_place: bool = False) -> None:
+        if mode.startswith("container:"):
+            # Docker shares the other container's hosts, hostname and resolv.conf
+            other = self.containers.get(mode.split(":", 1)[1])
+            src, dst = self.containers.records.dir(other.id), self.containers.records.dir(c.id)
+            files = {}
+            for name in ("hosts", "hostname", "resolv.conf"):
+                with contextlib.suppress(FileNotFoundError), open(os.path.join(src, name)) as f:
+                    files[name] = f.read()
+            self.nm.write_etc_files(dst, files, in_place=in_place)
+            return
         hc = c.host_config
         dns = [str(x) for x in hc.get("Dns") or []]
         self._dns_flags[c.id] = dns

@@ -116,3 +116,19 @@ def test_connect_a_running_container_to_a_second_network(daemon: Daemon) -> None
     finally:
         daemon.docker("rm", "-f", "alpha", "beta")
         daemon.docker("network", "rm", "net1", "net2")
+
+
+def test_container_mode_shares_the_other_containers_network(daemon: Daemon) -> None:
+    daemon.ok("run", "-d", "--name", "holder", "busybox", "sleep", "120")
+    try:
+        ip = daemon.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "holder")
+        out = daemon.ok("run", "--rm", "--network", "container:holder", "busybox", "ip", "-4", "-o", "addr")
+        assert f"inet {ip}/" in out
+        missing = daemon.docker("run", "--rm", "--network", "container:nosuchthing", "busybox", "true")
+        assert missing.returncode != 0
+        assert "docker: Error response from daemon: No such container: nosuchthing\n" in missing.stderr
+        no_net = daemon.docker("run", "--rm", "--network", "nosuchnet", "busybox", "true")
+        assert no_net.returncode != 0
+        assert "docker: Error response from daemon: network nosuchnet not found\n" in no_net.stderr
+    finally:
+        daemon.docker("rm", "-f", "holder")
