@@ -168,3 +168,19 @@ def test_spool_keeps_order_across_disk_and_memory(monkeypatch: pytest.MonkeyPatc
     failing.fail(Bad("digest mismatch"))
     with pytest.raises(Bad, match="digest mismatch"):
         r2.read()
+
+
+def test_zlib_fallback_when_isal_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+    import io
+
+    from dockyard.distribution import compression
+
+    monkeypatch.setattr(compression, "_igzip", None)
+    monkeypatch.setattr(compression, "_isal_zlib", None)
+    data = b"layer bytes " * 1000
+    packed = b"".join(compression.compressor(1)(iter([data])))
+    assert gzip.decompress(packed) == data
+    assert compression.decompressing_reader(io.BytesIO(packed), r.DOCKER_LAYER).read() == data
+    with pytest.raises(InvalidArgument, match="gzip"):
+        compression.decompressing_reader(io.BytesIO(packed + b"x"), r.DOCKER_LAYER).read()
