@@ -443,3 +443,19 @@ def test_cp_keeps_absolute_symlinks_as_docker_does(fake_daemon: FakeDaemon,
     with open(os.path.join(tmp_path, "etc", "hostname")) as f:
         assert f.read() == "box\n"
     assert fake_daemon.requests[-1][2] == {"path": "/etc"}
+
+
+def test_stats_streams_one_connection_per_container_and_redraws(fake_daemon: FakeDaemon) -> None:
+    sample = {"id": CID, "name": "/web", "cpu_stats": {}, "precpu_stats": {},
+              "memory_stats": {"usage": 1024 * 1024, "limit": 4 * 1024 * 1024},
+              "pids_stats": {"current": 2}}
+    fake_daemon.route("GET", "/containers/web/stats")(lambda r: (200, iter([
+        json.dumps(sample).encode() + b"\n", json.dumps(sample).encode() + b"\n"])))
+    code, out, _ = cli(fake_daemon, "stats", "web")
+    assert code == 0
+    assert out.startswith("\x1b[2J\x1b[H")  # clear and home before each table
+    assert "1MiB / 4MiB" in out and "25.00%" in out
+    assert fake_daemon.requests[-1][2] == {"stream": "1"}
+    code, out, _ = cli(fake_daemon, "stats", "--no-stream", "web")
+    assert out.splitlines()[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+    assert fake_daemon.requests[-1][2] == {"stream": "0"}
