@@ -198,6 +198,23 @@ async def _push_layer(
     settings: RegistrySettings,
     events: prog.Progress,
 ) -> _Pushed:
+    """Get one layer into the repository, cheapest way first; remember where it now is."""
+    pushed = await _place_layer(store, client, ref, diff_id, chain_id, settings, events)
+    await asyncio.to_thread(
+        store.remember_compressed, diff_id, pushed.digest, pushed.media_type, ref.name
+    )
+    return pushed
+
+
+async def _place_layer(
+    store: ImageStore,
+    client: RegistryClient,
+    ref: Reference,
+    diff_id: str,
+    chain_id: str,
+    settings: RegistrySettings,
+    events: prog.Progress,
+) -> _Pushed:
     ident = Digest.parse(diff_id).short
     known = await asyncio.to_thread(store.compressed_for, diff_id)
     candidates = [k for k in known if k.get("media_type") in mt.LAYER_TYPES and Digest.is_valid(k.get("digest", ""))]
@@ -226,7 +243,6 @@ async def _push_layer(
             events.layer(ident, "Pushed")
             return _Pushed(k["digest"], size, mt.DOCKER_LAYER)
     pushed = await _upload_layer(store, client, ref, diff_id, chain_id, settings, ident, events)
-    await asyncio.to_thread(store.remember_compressed, diff_id, pushed.digest, mt.DOCKER_LAYER, ref.name)
     events.layer(ident, "Pushed")
     return pushed
 

@@ -91,6 +91,9 @@ def test_push_mounts_from_the_repository_it_was_pulled_from(store: Any) -> None:
     assert [e.get("status") for e in events].count("Mounted from library/base") == 2
     assert not any(m == "PATCH" for m, _, _ in reg.log)
     assert result.tag == "v2"
+    # and the store now knows the layers are in "mine" too (a later push there is a HEAD)
+    for diff_id in img.diff_ids:
+        assert f"{reg.host}/mine" in {k["source"] for k in store.compressed_for(diff_id)}
 
 
 def test_push_with_bearer_auth_and_without_credentials(store: Any) -> None:
