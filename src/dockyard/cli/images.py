@@ -124,6 +124,12 @@ def pull(ctx: Context, args: list[str]) -> int:
     p.add_argument("name")
     ns = p.parse(args)
     ref = parse_reference(ns.name)
+    if ns.all_tags:
+        if ref.tag or ref.digest:
+            raise UsageError("tag can't be used with --all-tags/-a", "pull")
+        pull_image(ctx, str(ref), platform=ns.platform, quiet=ns.quiet, all_tags=True)
+        ctx.out(f"{ref}\n")
+        return 0
     if not ref.tag and not ref.digest:
         if not ns.quiet:
             ctx.out("Using default tag: latest\n")

@@ -53,7 +53,7 @@ def start_error_status(message: str) -> int:
 # -- pulling ----------------------------------------------------------------------------------
 
 def pull_image(ctx: Context, image: str, *, platform: str | None = None, to_stderr: bool = False,
-               quiet: bool = False) -> None:
+               quiet: bool = False, all_tags: bool = False) -> None:
     from dockyard.cli import auth
     from dockyard.cli.progress import display
     from dockyard.oci.reference import parse_reference
@@ -62,7 +62,7 @@ def pull_image(ctx: Context, image: str, *, platform: str | None = None, to_stde
     creds = auth.get(ctx.docker_config_dir(), auth.registry_for(image))
     header = auth.encode_auth(creds) if creds else "e30="
     out = ctx.stderr if to_stderr else ctx.stdout
-    tag = ref.digest or ref.tag or "latest"
+    tag = None if all_tags else ref.digest or ref.tag or "latest"
     stream = ctx.client.pull(ref.familiar_name(), tag, auth=header, platform=platform)
     display(stream, out, ctx.is_tty(out), quiet=quiet)
 

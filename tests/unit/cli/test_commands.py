@@ -459,3 +459,12 @@ def test_stats_streams_one_connection_per_container_and_redraws(fake_daemon: Fak
     code, out, _ = cli(fake_daemon, "stats", "--no-stream", "web")
     assert out.splitlines()[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
     assert fake_daemon.requests[-1][2] == {"stream": "0"}
+
+
+def test_pull_all_tags_sends_no_tag(fake_daemon: FakeDaemon) -> None:
+    fake_daemon.route("POST", "/images/create")(lambda r: (200, iter([b'{"status":"ok"}'])))
+    code, out, _ = cli(fake_daemon, "pull", "-a", "127.0.0.1:5000/x")
+    assert code == 0 and out.endswith("127.0.0.1:5000/x\n")
+    assert fake_daemon.requests[-1][2] == {"fromImage": "127.0.0.1:5000/x"}
+    code, _, err = cli(fake_daemon, "pull", "-a", "x:1")
+    assert code == 125 and "tag can't be used with --all-tags/-a" in err
