@@ -145,7 +145,7 @@ def _delete_image(store: ImageStore, img: Image) -> list[str]:
             store.layers.delete(chain)
             removed.append(chain)
     for m in img.manifests:
-        if not any(m in store.record(i).manifests for i in store.image_ids()):
+        if not any(m in rec.manifests for rec in store.records().values()):
             store.blobs.delete_blob(m)
     return removed
 
@@ -211,9 +211,9 @@ def gc(store: ImageStore, grace: float = GC_GRACE) -> int:
             else:
                 keep_diffs.add(layer.diff_id)
         referenced: set[str] = set()
-        for image_id in store.image_ids():
+        for image_id, rec in store.records().items():
             referenced.add(image_id)
-            referenced.update(store.record(image_id).manifests)
+            referenced.update(rec.manifests)
         for name in os.listdir(store.compressed_dir):
             diff_id = "sha256:" + name.removesuffix(".json")
             if diff_id in keep_diffs:

@@ -326,6 +326,17 @@ class ImageStore:
             if name.endswith(".json") and len(name) == 69
         ]
 
+    def records(self) -> dict[str, ImageRecord]:
+        """Every readable image record by id; a broken one (config blob lost) is left out here
+        and reported by :meth:`check`, so one bad image never breaks listing or removal."""
+        out = {}
+        for image_id in self.image_ids():
+            try:
+                out[image_id] = self.record(image_id)
+            except ImageNotFound:
+                continue
+        return out
+
     def get(self, image_id: str) -> Image:
         return self._image(image_id)
 
@@ -380,7 +391,7 @@ class ImageStore:
         return image_id
 
     def children(self, image_id: str) -> list[str]:
-        return [i for i in self.image_ids() if self.record(i).parent == image_id]
+        return [i for i, rec in self.records().items() if rec.parent == image_id]
 
     def list(
         self,
@@ -398,8 +409,9 @@ class ImageStore:
         With ``reference`` patterns, images keep only the names that match.
         """
         index = self.refs.all()
-        ids = self.image_ids()
-        parents = {self.record(i).parent for i in ids}
+        records = self.records()
+        ids = list(records)
+        parents = {rec.parent for rec in records.values()}
         before_t = self.resolve(before).created_unix if before else None
         since_t = self.resolve(since).created_unix if since else None
         out = []
@@ -468,7 +480,7 @@ class ImageStore:
         """For ``/system/df``: (LayersSize: every layer once, {image id: SharedSize}) where an
         image's shared size counts its layers that other images use too."""
         users: dict[str, int] = {}
-        records = {i: self.record(i) for i in self.image_ids()}
+        records = self.records()
         for rec in records.values():
             for chain in rec.chain_ids:
                 users[chain] = users.get(chain, 0) + 1
@@ -518,8 +530,8 @@ class ImageStore:
 
     def layers_in_use(self) -> set[str]:
         used: set[str] = set()
-        for image_id in self.image_ids():
-            used.update(self.record(image_id).chain_ids)
+        for rec in self.records().values():
+            used.update(rec.chain_ids)
         for top in self.rootfs.chains_in_use():
             chain: str | None = top
             while chain is not None and chain not in used:

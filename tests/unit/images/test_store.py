@@ -328,3 +328,12 @@ def test_check_finds_corruption(store: ImageStore) -> None:
     assert store.check(deep=True) == [f"layer {chain}: contents do not match its diff id"]
     store.layers.delete(chain)
     assert store.check() == [f"image {a}: layer {chain} missing"]
+
+
+def test_a_broken_image_does_not_break_listing_or_removal(store: ImageStore) -> None:
+    good, bad = image(store, "good"), image(store, "bad")
+    store.tag(good, "good")
+    os.unlink(store.blob_path(bad))  # its config is lost
+    assert [i.id for i in store.list()] == [good]
+    assert store.check() == [f"image {bad}: config blob missing"]
+    assert {"Deleted": good} in store.remove("good")
