@@ -85,6 +85,10 @@ def test_our_save_loads_into_dockerd(docker: PrivateDockerd, store: ImageStore) 
     store.save([tag], buf)
     assert f"Loaded image: {tag}" in docker_load(docker, buf.getvalue())
     assert docker.run("image", "inspect", "-f", "{{.Id}}", tag).stdout.strip() == image_id
+    # the same Size and the same history rows (ids, sizes) as dockerd computes
+    assert int(docker.run("image", "inspect", "-f", "{{.Size}}", tag).stdout) == store.get(image_id).size
+    rows = docker.run("history", "--no-trunc", "--human=false", "--format", "{{.ID}} {{.Size}}", tag).stdout.split("\n")[:-1]
+    assert rows == [f"{r['id']} {r['size']}" for r in store.history(tag)]
     script = "ls /data /opq; stat -c '%a %u %g' /perm/suid /perm; stat -c %i /perm/suid /perm/hard"
     out = docker.run("run", "--rm", "--network", "none", tag, "sh", "-c", script).stdout.split("\n")
     assert out[:4] == ["/data:", "keep", "", "/opq:"]
