@@ -63,6 +63,7 @@ CHUNK = 1 << 20
 MAX_NAME = 4096
 TRAILING_MAX = 64 << 20  # record padding is at most a few blocks; more is refused
 REPLACED_DIRS_MAX = 1000  # a directory replaced by a later entry of the same layer
+ID_LIMIT = (1 << 32) - 1  # uid_t is 32 bits and (uid_t)-1 means "unchanged" to chown(2)
 RAW_PAYLOAD_MAX = 1 << 20  # contents of non-files (kept in tar-split) beyond this: refused
 
 
@@ -337,6 +338,8 @@ class _Unpacker:
         if self.free_inodes is not None and self.entries > self.free_inodes:
             raise InvalidArgument(f"layer has more entries than the store has free inodes ({self.free_inodes})")
         rel = _clean_name(info.name)
+        if not (0 <= info.uid < ID_LIMIT and 0 <= info.gid < ID_LIMIT):
+            raise InvalidArgument(f"layer entry {rel!r}: owner {info.uid}:{info.gid} out of range")
         if not rel:
             return  # the layer root itself ("./"): the root keeps the lower's metadata
         base = os.path.basename(rel)
