@@ -6,7 +6,8 @@ carry the traffic; what they cannot carry (the firewall disabled with ``"iptable
 a client NAT does not see) reaches the listening socket that reserves the host port, and this
 proxy relays it. It runs on the daemon's event loop: no process per port, none at all in fact.
 
-TCP: accept, connect to ``container_ip:port``, copy both ways, half-close as the peers do.
+TCP: accept, connect to ``container_ip:port``, then splice(2) both ways through a pipe (the
+data never enters Python), half-closing as the peers do.
 UDP: one connected socket per client address towards the container, dropped after
 ``udp_idle`` seconds without traffic (docker-proxy's 90 s "UDPConnTrackTimeout").
 """
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import socket
 import time
 from collections.abc import Coroutine
@@ -25,16 +28,84 @@ __all__ = ["PortProxy"]
 
 log = logging.getLogger(__name__)
 
+PIPE_SIZE = 1 << 20
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+def _wait(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = loop.create_future()
+    add, remove = (loop.add_writer, loop.remove_writer) if write else (loop.add_reader, loop.remove_reader)
+
+    def ready() -> None:
+        remove(fd)
+        if not fut.done():
+            fut.set_result(None)
+
+    add(fd, ready)
+    fut.add_done_callback(lambda _f: remove(fd))
+    return fut
+
+
+async def _splice(src: socket.socket, dst: socket.socket) -> None:
+    """Copy ``src`` to ``dst`` through a pipe with splice(2): the bytes never enter Python."""
+    loop = asyncio.get_running_loop()
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
     try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.close()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(w, 1031, PIPE_SIZE)  # F_SETPIPE_SZ
+        while True:
+            try:
+                n = os.splice(src.fileno(), w, PIPE_SIZE, flags=flags)
+            except BlockingIOError:
+                await _wait(loop, src.fileno(), write=False)
+                continue
+            if n == 0:
+                break
+            while n:
+                try:
+                    n -= os.splice(r, dst.fileno(), n, flags=flags)
+                except BlockingIOError:
+                    await _wait(loop, dst.fileno(), write=True)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+    except OSError:                 # a peer reset: close both directions
+        with contextlib.suppress(OSError):
+            src.shutdown(socket.SHUT_RDWR)
+            dst.shutdown(socket.SHUT_RDWR)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+class _TcpRelay:
+    """Accepts on a listening socket and splices each connection to the target."""
+
+    def __init__(self, proxy: PortProxy, listener: socket.socket, target: tuple[str, int]) -> None:
+        self.proxy, self.listener, self.target = proxy, listener, target
+        self.task = asyncio.ensure_future(self._accept())
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            client, _ = await loop.sock_accept(self.listener)
+            self.proxy._spawn(self._relay(client))
+
+    async def _relay(self, client: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        with client, upstream:
+            client.setblocking(False)
+            upstream.setblocking(False)
+            try:
+                await loop.sock_connect(upstream, self.target)
+            except OSError as exc:
+                log.debug("proxy: cannot reach %s: %s", self.target, exc)
+                return
+            await asyncio.gather(_splice(client, upstream), _splice(upstream, client))
+
+    def close(self) -> None:
+        self.task.cancel()
+        self.listener.close()
 
 
 class _UdpRelay(asyncio.DatagramProtocol):
@@ -87,7 +158,7 @@ class PortProxy:
 
     def __init__(self, udp_idle: float = 90.0) -> None:
         self.udp_idle = udp_idle
-        self._entries: dict[tuple[str, str, int], asyncio.AbstractServer | _UdpRelay] = {}
+        self._entries: dict[tuple[str, str, int], _TcpRelay | _UdpRelay] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
 
@@ -107,18 +178,7 @@ class PortProxy:
         dup = sock.dup()   # asyncio closes what it serves; the reservation keeps the original
         dup.setblocking(False)
         if proto == "tcp":
-            async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                try:
-                    up_reader, up_writer = await asyncio.open_connection(*target)
-                except OSError as exc:
-                    log.debug("proxy: cannot reach %s: %s", target, exc)
-                    writer.close()
-                    return
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-                writer.close()
-                up_writer.close()
-
-            self._entries[key] = await asyncio.start_server(on_client, sock=dup)
+            self._entries[key] = _TcpRelay(self, dup, target)
         else:
             loop = asyncio.get_running_loop()
             _, relay = await loop.create_datagram_endpoint(
@@ -139,9 +199,6 @@ class PortProxy:
         if entry is None:
             return
         entry.close()
-        if isinstance(entry, asyncio.AbstractServer):
-            with contextlib.suppress(Exception):
-                await entry.wait_closed()
 
     def serving(self) -> list[tuple[str, str, int]]:
         return list(self._entries)

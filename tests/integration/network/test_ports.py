@@ -172,3 +172,47 @@ def test_userland_proxy_serves_when_the_firewall_is_off(netenv: NetEnv, httpd: t
     served, after = asyncio.run(scenario())
     assert served is not None and marker in served
     assert after is None
+
+
+def test_userland_proxy_relays_udp(netenv: NetEnv) -> None:
+    import asyncio
+    import dataclasses
+    import sys
+
+    from dockyard.network import NetworkManager
+    from dockyard.network.proxy import PortProxy
+
+    ns = netenv.netns()
+    echo = subprocess.Popen(["ip", "netns", "exec", os.path.basename(ns), sys.executable, "-c",
+                             "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                             "s.bind(('0.0.0.0',5353))\nwhile True:\n d,a=s.recvfrom(512);s.sendto(b'echo:'+d,a)\n"])
+    try:
+        nm = NetworkManager(netenv.state_dir, dataclasses.replace(netenv.config, manage_firewall=False))
+        nm.attach(CID2, ns, "bridge")
+        port = free_port()
+        nm.publish(CID2, "bridge", parse_port_spec(f"127.0.0.1:{port}:5353/udp"))
+
+        async def scenario() -> bytes:
+            proxy = PortProxy()
+            for binding, sock, target in nm.listeners(CID2):
+                await proxy.add(binding.proto, sock, target)
+            loop = asyncio.get_running_loop()
+            client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            client.setblocking(False)
+            try:
+                for _ in range(50):            # until the echo server is up
+                    client.sendto(b"ping", ("127.0.0.1", port))
+                    try:
+                        return await asyncio.wait_for(loop.sock_recv(client, 512), 0.2)
+                    except TimeoutError:
+                        continue
+                return b""
+            finally:
+                client.close()
+                await proxy.close()
+
+        assert asyncio.run(scenario()) == b"echo:ping"
+        nm.unpublish(CID2)
+    finally:
+        echo.kill()
+        echo.wait()
