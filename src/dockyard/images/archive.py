@@ -134,36 +134,31 @@ def _v1_id(chain_id: str, parent: str) -> str:
 
 
 def _selected(store: ImageStore, names: Sequence[str]) -> list[tuple[Image, list[Reference]]]:
-    """Each image once, with the tags to write for it (a bare name: all that repo's tags)."""
-    order: list[str] = []
-    chosen: dict[str, list[Reference]] = {}
+    """Each image once, in order, with the tags to write for it."""
+    chosen: dict[str, list[Reference]] = {}  # insertion-ordered: the archive's order
+
+    def add(image_id: str, ref: Reference | None) -> None:
+        refs = chosen.setdefault(image_id, [])
+        if ref is not None and ref not in refs:
+            refs.append(ref)
+
     for name in names:
         try:
             ref: Reference | None = parse_reference(name)
         except InvalidArgument:
             ref = None
         if ref is not None and ref.tag is None and ref.digest is None:
-            # a bare repository name: every tag of it (docker save fedora)
-            found = False
-            for image_id, image_refs in store.refs.all().items():
-                for r in image_refs:
-                    if r.digest is None and r.name == ref.name:
-                        if image_id not in chosen:
-                            order.append(image_id)
-                            chosen[image_id] = []
-                        chosen[image_id].append(r)
-                        found = True
-            if found:
+            # a bare repository name saves every tag of it (docker save fedora)
+            tagged = [(i, r) for i, refs in store.refs.all().items() for r in refs
+                      if r.digest is None and r.name == ref.name]
+            for image_id, r in tagged:
+                add(image_id, r)
+            if tagged:
                 continue
         img = store.resolve(name)
-        refs: list[Reference] = []
-        if ref is not None and ref.digest is None and not _is_id(img.id, name):
-            refs.append(ref.with_default_tag())
-        if img.id not in chosen:
-            order.append(img.id)
-            chosen[img.id] = []
-        chosen[img.id].extend(r for r in refs if r not in chosen[img.id])
-    return [(store.get(i), chosen[i]) for i in order]
+        by_name = ref is not None and ref.digest is None and not _is_id(img.id, name)
+        add(img.id, ref.with_default_tag() if by_name and ref is not None else None)
+    return [(store.get(i), refs) for i, refs in chosen.items()]
 
 
 def _is_id(image_id: str, text: str) -> bool:
