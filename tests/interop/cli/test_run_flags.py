@@ -125,9 +125,16 @@ def test_events_and_prunes(engine: Engine) -> None:
     out = engine.ok("container", "prune", "-f", "--filter", f"until={until}")
     assert out.endswith("\n") and "Total reclaimed space:" in out
     assert name not in engine.ok("ps", "-a", "--format", "{{.Names}}").split()
+
+
+def test_volume_prune_removes_unused_named_volumes_as_api_1_41_does(engine: Engine) -> None:
     vol = uniq("prunevol")
     engine.ok("volume", "create", vol)
-    assert vol in engine.ok("volume", "prune", "-f", "-a")
+    try:
+        out = engine.ok("volume", "prune", "-f", "-a")
+        assert out.startswith("Deleted Volumes:\n") and vol in out.splitlines()
+    finally:
+        engine.dy("volume", "rm", vol)
 
 
 def test_exec_it_in_a_real_terminal(engine: Engine, names: list[str]) -> None:
