@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Mapping
 
@@ -244,6 +245,8 @@ def _mounts(values: list[str]) -> list[dict[str, Any]]:
                 raise UsageError(f"unexpected key '{key}' in '{value}'")
         if "Target" not in m:
             raise UsageError("target is required")
+        if m["Type"] == "bind" and m.get("Source") and not os.path.isabs(m["Source"]):
+            m["Source"] = os.path.abspath(m["Source"])
         mounts.append(m)
     return mounts
 
@@ -278,6 +281,9 @@ def build_create(ns: argparse.Namespace, environ: Mapping[str, str], *,
     volumes: dict[str, Any] = {}
     for value in ns.volume:
         if ":" in value and not value.startswith(":"):
+            source, _, rest = value.partition(":")
+            if source.startswith("."):  # like docker 23+: ./dir is a bind of an absolute path
+                value = f"{os.path.abspath(source)}:{rest}"
             binds.append(value)
         else:
             volumes[value] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dockyard.cli.containers import container_row, format_ports, stats_row
@@ -251,3 +253,12 @@ def test_detach_keys_are_caught_on_our_side(typed: bytes, sent: bytes, detached:
     session = Session(ctx, conn, tty=True, stdin=True, detach_keys=b"\x10\x11")  # type: ignore[arg-type]
     session._copy_input()
     assert (conn.sent, session.detached, conn.half_closed) == (sent, detached, not detached)
+
+
+def test_relative_bind_sources_become_absolute_like_docker(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    body = _create(["-v", "./data:/d:ro", "-v", "named:/n", "--mount",
+                    "type=bind,src=rel,dst=/r", "busybox"])
+    assert body["HostConfig"]["Binds"] == [f"{tmp_path}/data:/d:ro", "named:/n"]
+    assert body["HostConfig"]["Mounts"][0]["Source"] == f"{tmp_path}/rel"
