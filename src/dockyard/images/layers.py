@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -66,6 +67,7 @@ class LayerStore:
         self.links = os.path.join(root, "l")
         for d in (self.dir, self.links, tmp_dir):
             os.makedirs(d, exist_ok=True)
+        self._commit = threading.Lock()
 
     def _dir(self, chain_id: str) -> str:
         return os.path.join(self.dir, Digest.parse(chain_id).hex)
@@ -137,14 +139,15 @@ class LayerStore:
             with open(os.path.join(tmp, "meta.json"), "w") as f:
                 json.dump(meta, f)
             final = self._dir(chain)
-            if self.has(chain):
-                remove_tree(tmp)
-            else:
-                if os.path.exists(final):  # a half-deleted layer: finish deleting it
-                    remove_tree(final, ignore_errors=False)
-                os.rename(tmp, final)
-                fsync_dir(self.dir)
-            self._link(chain)
+            with self._commit:  # another thread may be committing or deleting the same layer
+                if self.has(chain):
+                    remove_tree(tmp)  # it won: same contents, keep theirs
+                else:
+                    if os.path.exists(final):  # a half-deleted layer: finish deleting it
+                        remove_tree(final, ignore_errors=False)
+                    os.rename(tmp, final)
+                    fsync_dir(self.dir)
+                self._link(chain)
             return chain, result.diff_id
         except BaseException:
             remove_tree(tmp)
@@ -174,6 +177,10 @@ class LayerStore:
 
     def delete(self, chain_id: str) -> None:
         """Remove a layer: first its meta.json (the layer stops existing), then the rest."""
+        with self._commit:
+            self._delete(chain_id)
+
+    def _delete(self, chain_id: str) -> None:
         d = self._dir(chain_id)
         try:
             os.unlink(os.path.join(d, "meta.json"))

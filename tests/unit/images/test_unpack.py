@@ -286,3 +286,15 @@ def test_xattrs_are_kept_and_trusted_ones_dropped(store: ImageStore) -> None:
     assert os.getxattr(f, "user.color") == b"blue"
     if os.geteuid() == 0:
         assert "trusted.overlay.opaque" not in os.listxattr(f)
+
+
+def test_the_same_layer_applied_by_several_threads_at_once(store: ImageStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = make_tar(entry("d/", D), *(entry(f"d/f{i}", F, os.urandom(500)) for i in range(60)))
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: store.apply_layer(None, io.BytesIO(data)), range(6)))
+    assert set(results) == {(digest(data), digest(data))}
+    assert store.layers.list() == [digest(data)]
+    assert b"".join(store.layer_tar(digest(data))) == data
+    assert [n for n in os.listdir(store.tmp_dir) if not n.startswith("probe-")] == []
