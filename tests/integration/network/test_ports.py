@@ -216,3 +216,13 @@ def test_userland_proxy_relays_udp(netenv: NetEnv) -> None:
     finally:
         echo.kill()
         echo.wait()
+
+
+def test_container_reaches_its_own_published_port_through_the_host(netenv: NetEnv, httpd: tuple[str, str]) -> None:
+    ns, marker = httpd
+    ep = netenv.nm.attach(CID1, ns, "bridge")
+    port = free_port()
+    netenv.nm.publish(CID1, "bridge", parse_port_spec(f"{port}:80"))
+    fetch(port)                      # wait until httpd answers
+    out = netenv.run(ns, "sh", "-c", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {ep.gateway} {port}")
+    assert marker in out.stdout, out.stderr
