@@ -1,26 +1,20 @@
-"""``dockyard daemon``: the entry point (``main(argv) -> int``; also ``python -m dockyard.daemon``).
-
-Order matters: parse the config, start the spawner (a fresh single-threaded interpreter),
-bind the listeners, then run the event loop. SIGTERM/SIGINT shut down cleanly (containers keep
-running: live restore is always on); SIGHUP reloads daemon.json's reloadable keys.
+"""``dockyard daemon``: the daemon side of start-up (logging, listeners, pid file) and the entry
+point ``main(argv) -> int`` (also ``python -m dockyard.daemon``), which hands over to the
+composition root :mod:`dockyard.server`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import grp
 import ipaddress
 import logging
 import os
-import shutil
-import signal
 import socket
 import sys
-from typing import Any
 
-from dockyard.daemon.config import DaemonConfig, parse_args, reload
-from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.daemon.config import DaemonConfig
+from dockyard.errors import InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
 SHUTDOWN_GRACE = 10.0
@@ -122,7 +116,7 @@ def bind_listeners(cfg: DaemonConfig) -> list[tuple[str, socket.socket]]:
     return out
 
 
-def _pidfile(path: str) -> None:
+def write_pidfile(path: str) -> None:
     try:
         with open(path) as f:
             old = int(f.read().strip() or 0)
@@ -142,91 +136,12 @@ def _pidfile(path: str) -> None:
     atomic_write(path, f"{os.getpid()}".encode(), durable=False)
 
 
-async def serve(cfg: DaemonConfig, spawner: Any, listeners: list[tuple[str, socket.socket]]) -> int:
-    from aiohttp import web
-
-    from dockyard.api.app import build_app
-    from dockyard.daemon.engine import Engine
-
-    engine = Engine(cfg, spawner)
-    await engine.start()
-    app = build_app(engine)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    for _, sock in listeners:
-        await web.SockSite(runner, sock).start()
-    log.info("Daemon has completed initialization")
-    log.info("API listen on %s", ", ".join(h for h, _ in listeners))
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def on_hup() -> None:
-        try:
-            fresh = reload(engine.cfg)
-        except DockyardError as exc:
-            log.error("reload failed: %s", exc)
-            return
-        engine.reload(fresh)
-        setup_logging(fresh)
-        log.info("Reloaded configuration: %s", fresh.config_file)
-
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, on_hup)
-    await stop.wait()
-    log.info("Processing signal 'terminated'")
-    for h in list(app["hijacked"]):
-        h.close()
-    await engine.shutdown()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(runner.cleanup(), SHUTDOWN_GRACE)
-    log.info("Daemon shutdown complete")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        cfg = parse_args(argv)
-    except DockyardError as exc:
-        print(f"dockyard daemon: {exc}", file=sys.stderr)
-        return 1
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    setup_logging(cfg)
-    if os.geteuid() != 0:
-        log.error("dockyard daemon needs to be started with root privileges")
-        return 1
-    for d in (cfg.data_root, cfg.exec_root):
-        os.makedirs(d, mode=0o711, exist_ok=True)
-    shutil.rmtree(os.path.join(cfg.data_root, "tmp"), ignore_errors=True)  # half-received uploads
-    try:
-        _pidfile(cfg.pidfile)
-    except DockyardError as exc:
-        log.error("%s", exc)
-        return 1
-    from dockyard.daemon.spawner import start_spawner
+    """``dockyard daemon [flags]``: delegates to the composition root, :func:`dockyard.server.main`
+    (the daemon package itself never imports the API that sits above it)."""
+    from dockyard.server import main as run
 
-    spawner = start_spawner()
-    listeners: list[tuple[str, socket.socket]] = []
-    code = 1
-    try:
-        listeners = bind_listeners(cfg)
-        code = asyncio.run(serve(cfg, spawner, listeners))
-    except DockyardError as exc:
-        log.error("%s", exc)
-    except OSError as exc:
-        log.error("failed to start the daemon: %s", exc)
-    finally:
-        for host, sock in listeners:
-            sock.close()
-            if host.startswith("unix://"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(host[len("unix://"):])
-        spawner.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(cfg.pidfile)
-    return code
+    return run(argv)
 
 
-__all__ = ["main"]
+__all__ = ["bind_listeners", "main", "setup_logging", "write_pidfile"]
