@@ -14,6 +14,7 @@ from typing import Any
 
 from dockyard.distribution import (
     AuthConfig,
+    LayerWork,
     LoginResult,
     ProgressCallback,
     PullResult,
@@ -73,6 +74,7 @@ class DistributionService:
         # daemon-wide limits, as dockerd's download/upload managers: (size, semaphore)
         self._download_slots: tuple[int, asyncio.Semaphore] | None = None
         self._upload_slots: tuple[int, asyncio.Semaphore] | None = None
+        self._layers = LayerWork()  # concurrent pulls of different images share layers
 
     def _slots(self, upload: bool) -> asyncio.Semaphore:
         settings = self.settings()
@@ -141,6 +143,7 @@ class DistributionService:
             progress=progress,
             settings=self.settings(),
             slots=self._slots(upload=False),
+            shared=self._layers,
         )
         self.engine.events.publish("image", "pull", result.reference.familiar())
         return result
@@ -164,6 +167,7 @@ class DistributionService:
             progress=progress,
             settings=self.settings(),
             slots=self._slots(upload=False),
+            shared=self._layers,
         )
         for result in results:
             self.engine.events.publish("image", "pull", result.reference.familiar())

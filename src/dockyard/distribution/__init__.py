@@ -16,13 +16,14 @@ from dockyard.distribution.credentials import AuthConfig
 from dockyard.distribution.login import LoginResult, login, search
 from dockyard.distribution.manifest import Platform
 from dockyard.distribution.progress import ProgressCallback
-from dockyard.distribution.pull import PullResult, pull
+from dockyard.distribution.pull import LayerWork, PullResult, pull
 from dockyard.distribution.push import PushResult, push
 from dockyard.distribution.settings import RegistrySettings
 from dockyard.distribution.tags import list_tags, pull_all_tags
 
 __all__ = [
     "AuthConfig",
+    "LayerWork",
     "LoginResult",
     "Platform",
     "ProgressCallback",

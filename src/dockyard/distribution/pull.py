@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,7 @@ from dockyard.oci.reference import Reference, parse_reference
 if TYPE_CHECKING:
     from dockyard.images import ImageStore
 
-__all__ = ["PullResult", "pull"]
+__all__ = ["LayerWork", "PullResult", "pull"]
 
 log = logging.getLogger("dockyard.distribution")
 
@@ -94,11 +95,13 @@ async def pull(
     session: aiohttp.ClientSession | None = None,
     spool_dir: str | None = None,
     slots: asyncio.Semaphore | None = None,
+    shared: LayerWork | None = None,
 ) -> PullResult:
     """Pull ``ref`` into ``store``; returns the image id and manifest digest.
 
     ``progress`` receives Docker's JSON messages. ``slots`` bounds layer downloads across
-    pulls (the daemon's max-concurrent-downloads); default: per pull. Raises NotFound, Unauthorized,
+    pulls (the daemon's max-concurrent-downloads); default: per pull. ``shared`` lets
+    concurrent pulls fetch a common layer once (:class:`LayerWork`, one per daemon). Raises NotFound, Unauthorized,
     Unavailable, InvalidArgument (bad content), Unsupported; the store is left as it was.
     """
     settings = settings or RegistrySettings()
@@ -121,7 +124,10 @@ async def pull(
         slots = slots or asyncio.Semaphore(settings.max_concurrent_downloads)
         # waiting layers spool next to the store (same disk), not to a possibly RAM-backed /tmp
         spool_dir = spool_dir or _store_tmp(store)
-        await _fetch_layers(store, client, reference, manifest, diff_ids, settings, events, spool_dir, slots)
+        await _fetch_layers(
+            store, client, reference, manifest, diff_ids, settings, events, spool_dir, slots,
+            shared or LayerWork(),
+        )
         repo_digest = f"{reference.name}@{top_digest}"
         tags = [reference] if reference.tag and not reference.digest else []
         image_id = await asyncio.to_thread(
@@ -291,8 +297,31 @@ class _LayerJob:
     index: int
     desc: Descriptor
     diff_id: str
+    chain_id: str
     spool: Spool
     downloaded: bool = False
+    borrowed: asyncio.Future[None] | None = None  # another pull is applying this layer
+    owned: asyncio.Future[None] | None = None  # we are, and others may wait for it
+
+
+class LayerWork:
+    """Layers that pulls in flight are applying, by chain id, so that concurrent pulls of
+    images sharing layers fetch each layer once (one object per daemon, like its slots).
+
+    A pull registers every layer it will fetch before any await, and only waits for layers
+    registered earlier: no cycles. A waiter finding the layer missing afterwards (the owner
+    failed) fetches it itself; the owner never deletes a layer somebody waited for.
+    """
+
+    def __init__(self) -> None:
+        self.inflight: dict[str, asyncio.Future[None]] = {}
+        self.waiters: dict[str, int] = {}
+
+    def settle(self, job: _LayerJob) -> None:
+        if job.owned is not None and not job.owned.done():
+            job.owned.set_result(None)
+        if job.owned is not None and self.inflight.get(job.chain_id) is job.owned:
+            del self.inflight[job.chain_id]
 
 
 async def _fetch_layers(
@@ -305,6 +334,7 @@ async def _fetch_layers(
     events: prog.Progress,
     spool_dir: str | None,
     semaphore: asyncio.Semaphore,
+    work: LayerWork,
 ) -> None:
     allowed: bool | None = None
     for desc in manifest.layers:
@@ -322,24 +352,42 @@ async def _fetch_layers(
             present = i
             break
     jobs: list[_LayerJob] = []
+    loop = asyncio.get_running_loop()
     for i, desc in enumerate(manifest.layers):
         if i <= present:
             events.layer(desc.short_id, "Already exists")
+            continue
+        job = _LayerJob(i, desc, diff_ids[i], chains[i], Spool(spool_dir))
+        job.borrowed = work.inflight.get(chains[i])
+        if job.borrowed is not None:
+            work.waiters[chains[i]] = work.waiters.get(chains[i], 0) + 1
+            events.layer(desc.short_id, "Waiting")
         else:
+            job.owned = work.inflight[chains[i]] = loop.create_future()
             events.layer(desc.short_id, "Pulling fs layer")
-            jobs.append(_LayerJob(i, desc, diff_ids[i], Spool(spool_dir)))
+        jobs.append(job)
     if not jobs:
         return
-    for job in jobs[settings.max_concurrent_downloads :]:
+    own = [job for job in jobs if job.borrowed is None]
+    for job in own[settings.max_concurrent_downloads :]:
         events.layer(job.desc.short_id, "Waiting")
     parent = chains[present] if present >= 0 else None
     created: list[str] = []
-    downloads = [
-        asyncio.create_task(_download(client, ref, job, settings, events, semaphore)) for job in jobs
-    ]
-    applier = asyncio.create_task(_apply_all(store, parent, jobs, ref, events, created))
+
+    def start(job: _LayerJob) -> asyncio.Task[None]:
+        task = asyncio.create_task(_download(client, ref, job, settings, events, semaphore))
+        downloads.append(task)
+        return task
+
+    downloads: list[asyncio.Task[None]] = []
+    for job in own:
+        start(job)
+    applier = asyncio.create_task(
+        _apply_all(store, parent, jobs, ref, events, created, work, start)
+    )
     try:
-        await asyncio.gather(applier, *downloads)
+        await applier
+        await asyncio.gather(*downloads)
     except BaseException:
         for task in downloads:
             task.cancel()
@@ -347,10 +395,15 @@ async def _fetch_layers(
             job.spool.abort()
         # the worker thread stops at its next read; wait for it before undoing its work
         await asyncio.gather(applier, *downloads, return_exceptions=True)
-        await asyncio.to_thread(_discard_layers, store, created)
+        await asyncio.to_thread(_discard_layers, store, created, dict(work.waiters))
         raise
     finally:
         for job in jobs:
+            work.settle(job)
+            if job.borrowed is not None:
+                work.waiters[job.chain_id] -= 1
+                if not work.waiters[job.chain_id]:
+                    del work.waiters[job.chain_id]
             job.spool.close()
 
 
@@ -473,10 +526,19 @@ async def _apply_all(
     ref: Reference,
     events: prog.Progress,
     created: list[str],
+    work: LayerWork,
+    start: Callable[[_LayerJob], asyncio.Task[None]],
 ) -> None:
     loop = asyncio.get_running_loop()
     for job in jobs:
         ident, total = job.desc.short_id, job.desc.size
+        if job.borrowed is not None:
+            await asyncio.shield(job.borrowed)  # another pull is applying it
+            if await asyncio.to_thread(store.has_layer, job.chain_id):
+                parent = job.chain_id
+                events.layer(ident, "Pull complete")
+                continue
+            start(job)  # that pull failed: fetch it ourselves
 
         def on_read(n: int, job: _LayerJob = job, ident: str = ident, total: int = total) -> None:
             if job.downloaded:
@@ -485,6 +547,7 @@ async def _apply_all(
         parent = await asyncio.to_thread(
             _apply_one, store, parent, job.spool, job.desc.media_type, job.diff_id, on_read, created
         )
+        work.settle(job)
         events.layer(ident, "Pull complete")
 
 
@@ -518,11 +581,12 @@ def _remember(store: ImageStore, manifest: Manifest, diff_ids: list[str], ref: R
         store.remember_compressed(diff_id, desc.digest, desc.media_type, ref.name)
 
 
-def _discard_layers(store: ImageStore, chains: list[str]) -> None:
-    """Delete layers this pull created, top first, unless something uses them by now."""
+def _discard_layers(store: ImageStore, chains: list[str], waited: dict[str, int]) -> None:
+    """Delete layers this pull created, top first, unless something uses them by now or
+    another pull waited for them (it builds on them)."""
     if not chains:
         return
     in_use = store.layers_in_use()
     for chain in reversed(chains):
-        if chain not in in_use:
+        if chain not in in_use and chain not in waited:
             store.layers.delete(chain)

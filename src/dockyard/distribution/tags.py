@@ -16,7 +16,7 @@ import aiohttp
 from dockyard.distribution import progress as prog
 from dockyard.distribution.credentials import AuthConfig
 from dockyard.distribution.manifest import Platform
-from dockyard.distribution.pull import PullResult, pull, pull_scope
+from dockyard.distribution.pull import LayerWork, PullResult, pull, pull_scope
 from dockyard.distribution.settings import RegistrySettings
 from dockyard.distribution.transport import (
     RegistryClient,
@@ -81,6 +81,7 @@ async def pull_all_tags(
     progress: prog.ProgressCallback | None = None,
     settings: RegistrySettings | None = None,
     slots: asyncio.Semaphore | None = None,
+    shared: LayerWork | None = None,
 ) -> list[PullResult]:
     settings = settings or RegistrySettings()
     slots = slots or asyncio.Semaphore(settings.max_concurrent_downloads)
@@ -99,7 +100,8 @@ async def pull_all_tags(
         for tag in tags:
             results.append(
                 await pull(store, ref.with_tag(tag), auth=auth, platform=platform,
-                           progress=quiet, settings=settings, session=sess, slots=slots)
+                           progress=quiet, settings=settings, session=sess, slots=slots,
+                           shared=shared)
             )
     up_to_date = all(r.up_to_date for r in results)
     word = "Image is up to date for" if up_to_date else "Downloaded newer image for"

@@ -6,6 +6,7 @@ every path under its root is compared).
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -602,3 +603,75 @@ def test_an_image_without_layers_pulls(store: Any) -> None:
     reg.add_image("empty", "latest", img)
     assert pull_from(reg, store, "empty").image_id == img.image_id
     assert store.get(img.image_id).layers == ()
+
+
+def _two_images_one_base() -> tuple[r.TestImage, r.TestImage]:
+    base = r.layer_tar([r.file("base", os.urandom(300_000))])
+    a = r.TestImage([base, r.layer_tar([r.file("a", b"a")])])
+    b = r.TestImage([base, r.layer_tar([r.file("b", b"b")])])
+    return a, b
+
+
+def test_concurrent_pulls_of_images_sharing_a_layer_fetch_it_once(store: Any) -> None:
+    from dockyard.distribution import LayerWork
+
+    reg = FakeRegistry()
+    a, b = _two_images_one_base()
+    reg.add_image("a", "1", a)
+    reg.add_image("b", "1", b)
+    reg.faults.slow_blob = 0.3  # the base is still arriving when the second pull starts
+    shared = LayerWork()
+
+    async def go() -> Any:
+        async with serve(reg):
+            first = asyncio.create_task(pull(store, f"{reg.host}/a:1", settings=FAST, shared=shared))
+            await asyncio.sleep(0.1)
+            second = await pull(store, f"{reg.host}/b:1", settings=FAST, shared=shared)
+            return await first, second
+
+    ra, rb = run(go())
+    assert (ra.image_id, rb.image_id) == (a.image_id, b.image_id)
+    base_gets = [p for m, p, _ in reg.log if m == "GET" and a.layers[0].digest in p]
+    assert len(base_gets) == 1
+    assert shared.inflight == {} and shared.waiters == {}
+
+
+def test_a_waiting_pull_fetches_the_layer_itself_when_the_owner_fails(store: Any, snapshot: Any) -> None:
+    from dockyard.distribution import LayerWork
+
+    reg = FakeRegistry()
+    a, b = _two_images_one_base()
+    reg.add_image("a", "1", a)
+    reg.add_image("b", "1", b)
+    reg.faults.slow_blob = 0.3
+    shared = LayerWork()
+    # pull "a" is refused its base layer (a 500 only for its first request of it)
+    failing = {"left": 1}
+    original = reg._send_blob
+
+    async def flaky(request: Any, digest: str) -> Any:
+        if digest == a.layers[0].digest and failing["left"] and "/a/" in request.path:
+            failing["left"] -= 1
+            from aiohttp import web
+
+            await asyncio.sleep(0.3)  # fail only once the second pull waits for this layer
+            return web.Response(status=500, text="boom")
+        return await original(request, digest)
+
+    reg._send_blob = flaky  # type: ignore[method-assign]
+
+    async def go() -> Any:
+        async with serve(reg):
+            first = asyncio.create_task(pull(store, f"{reg.host}/a:1", settings=FAST, shared=shared))
+            await asyncio.sleep(0.05)
+            second = asyncio.create_task(pull(store, f"{reg.host}/b:1", settings=FAST, shared=shared,
+                                              progress=events.append))
+            return await asyncio.gather(first, second, return_exceptions=True)
+
+    events: list[dict[str, Any]] = []
+    ra, rb = run(go())
+    assert isinstance(ra, Unavailable)
+    base_id = a.layers[0].digest[7:19]
+    assert {"status": "Waiting", "progressDetail": {}, "id": base_id} in events  # it did wait
+    assert rb.image_id == b.image_id
+    assert store.get(b.image_id).layers == tuple(b.diff_ids)
