@@ -248,6 +248,17 @@ class NetworkService:
     def _upstreams(self, cid: str) -> list[tuple[str, int]]:
         return self.nm.upstreams(cid, self._dns_flags.get(cid, ()))
 
+    def _host_gateway(self, entry: str) -> str:
+        """``--add-host name:host-gateway``: the default bridge's address, as dockerd does."""
+        name, sep, value = entry.partition(":")
+        if sep and value == "host-gateway":
+            try:
+                return f"{name}:{self.nm.get('bridge').gateway}"
+            except NotFound as exc:
+                raise InvalidArgument(
+                    "unable to derive the IP value for host-gateway (no default bridge)") from exc
+        return entry
+
     def _write_etc(self, c: Any, mode: str, *, in_place: bool = False) -> None:
         if mode.startswith("container:"):
             # Docker shares the other container's hosts, hostname and resolv.conf
@@ -269,7 +280,7 @@ class NetworkService:
             hostname = socket.gethostname()
         files = self.nm.etc_files(
             c.id, hostname, mode=mode, domainname=str(c.config.get("Domainname") or ""),
-            extra_hosts=[str(h) for h in hc.get("ExtraHosts") or []], dns=dns,
+            extra_hosts=[self._host_gateway(str(h)) for h in hc.get("ExtraHosts") or []], dns=dns,
             dns_search=[str(x) for x in hc.get("DnsSearch") or []],
             dns_options=[str(x) for x in hc.get("DnsOptions") or []])
         self.nm.write_etc_files(self.containers.records.dir(c.id), files, in_place=in_place)

@@ -156,8 +156,8 @@ def create_veth(host: str, peer: str, bridge: str, netns_path: str, *, mtu: int 
                     # hairpin: a container reaching its own published port through a host
                     # address gets its packets back out of the port they came in by (as
                     # Docker does when NAT, not docker-proxy, serves published ports)
-                    with open(f"/sys/class/net/{host}/brport/hairpin_mode", "w") as f:
-                        f.write("1")
+                    # (netlink, not /sys: sysfs shows the namespace of whoever mounted it)
+                    ipr.brport("set", index=_index(ipr, host), mode=1)
                     return name
                 except NetlinkError as exc:
                     if exc.code != errno.EEXIST or i == len(names) - 1:

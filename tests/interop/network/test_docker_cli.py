@@ -132,3 +132,10 @@ def test_container_mode_shares_the_other_containers_network(daemon: Daemon) -> N
         assert "docker: Error response from daemon: network nosuchnet not found\n" in no_net.stderr
     finally:
         daemon.docker("rm", "-f", "holder")
+
+
+def test_add_host_and_host_gateway(daemon: Daemon) -> None:
+    hosts = daemon.ok("run", "--rm", "--add-host", "db.local:10.9.8.7", "--add-host",
+                      "gw:host-gateway", "busybox", "cat", "/etc/hosts")
+    assert "10.9.8.7\tdb.local" in hosts
+    assert "172.30.9.1\tgw" in hosts
