@@ -105,7 +105,7 @@ class _TcpRelay:
 
     def close(self) -> None:
         self.task.cancel()
-        self.listener.close()
+        self.task.add_done_callback(lambda _t: self.listener.close())
 
 
 class _UdpRelay(asyncio.DatagramProtocol):
@@ -206,7 +206,9 @@ class PortProxy:
     async def close(self) -> None:
         for key in list(self._entries):
             await self.remove(*key)
+        pending: list[asyncio.Future[Any]] = list(self._tasks)
         if self._reaper is not None:
-            self._reaper.cancel()
-        for task in list(self._tasks):
-            task.cancel()
+            pending.append(self._reaper)
+        for entry in pending:
+            entry.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
