@@ -23,6 +23,12 @@ def fetch(d: Daemon, port: int) -> str:
     return out
 
 
+def refused(d: Daemon, *args: str, words: str) -> None:
+    """The command fails and its error says ``words``."""
+    proc = d.docker(*args)
+    assert proc.returncode != 0 and words in proc.stderr, (args, proc.stdout, proc.stderr)
+
+
 def test_container_gets_address_and_default_route(daemon: Daemon) -> None:
     out = daemon.ok("run", "--rm", "busybox", "sh", "-c", "ip -4 addr show eth0; ip route")
     assert "inet 172.30.9." in out
@@ -45,10 +51,8 @@ def test_published_port_answers_until_removed(daemon: Daemon) -> None:
 def test_port_in_use_is_refused(daemon: Daemon) -> None:
     daemon.ok("run", "-d", "--name", "first", "-p", "127.0.0.1:18081:80", "busybox", "sleep", "60")
     try:
-        proc = daemon.docker("run", "-d", "--name", "second", "-p", "127.0.0.1:18081:80",
-                             "busybox", "sleep", "60")
-        assert proc.returncode != 0
-        assert "port is already allocated" in proc.stderr
+        refused(daemon, "run", "-d", "--name", "second", "-p", "127.0.0.1:18081:80", "busybox",
+                "sleep", "60", words="port is already allocated")
     finally:
         daemon.docker("rm", "-f", "first", "second")
 
@@ -71,8 +75,7 @@ def test_user_network_names_resolve_and_networks_are_isolated(daemon: Daemon) ->
         crossing = daemon.docker("run", "--rm", "--network", "appnet", "busybox",
                                  "ping", "-c", "1", "-W", "1", far_ip)
         assert crossing.returncode != 0
-        busy = daemon.docker("network", "rm", "appnet")
-        assert busy.returncode != 0 and "active endpoints" in busy.stderr
+        refused(daemon, "network", "rm", "appnet", words="active endpoints")
     finally:
         daemon.docker("rm", "-f", "db", "far")
         daemon.docker("network", "rm", "appnet", "othernet")
@@ -90,9 +93,8 @@ def test_none_and_host_modes(daemon: Daemon) -> None:
 def test_overlapping_subnet_is_refused(daemon: Daemon) -> None:
     daemon.ok("network", "create", "--subnet", "10.211.0.0/16", "wide")
     try:
-        proc = daemon.docker("network", "create", "--subnet", "10.211.5.0/24", "narrow")
-        assert proc.returncode != 0
-        assert "overlaps" in proc.stderr
+        refused(daemon, "network", "create", "--subnet", "10.211.5.0/24", "narrow",
+                words="overlaps")
     finally:
         daemon.docker("network", "rm", "wide", "narrow")
 
@@ -124,12 +126,10 @@ def test_container_mode_shares_the_other_containers_network(daemon: Daemon) -> N
         ip = daemon.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "holder")
         out = daemon.ok("run", "--rm", "--network", "container:holder", "busybox", "ip", "-4", "-o", "addr")
         assert f"inet {ip}/" in out
-        missing = daemon.docker("run", "--rm", "--network", "container:nosuchthing", "busybox", "true")
-        assert missing.returncode != 0
-        assert "docker: Error response from daemon: No such container: nosuchthing\n" in missing.stderr
-        no_net = daemon.docker("run", "--rm", "--network", "nosuchnet", "busybox", "true")
-        assert no_net.returncode != 0
-        assert "docker: Error response from daemon: network nosuchnet not found\n" in no_net.stderr
+        refused(daemon, "run", "--rm", "--network", "container:nosuchthing", "busybox", "true",
+                words="docker: Error response from daemon: No such container: nosuchthing\n")
+        refused(daemon, "run", "--rm", "--network", "nosuchnet", "busybox", "true",
+                words="docker: Error response from daemon: network nosuchnet not found\n")
     finally:
         daemon.docker("rm", "-f", "holder")
 
