@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -34,6 +34,38 @@ class Daemon:
     netns: str
     sock: str
     home: str
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def launch(self) -> None:
+        with open(os.path.join(self.home, "log"), "a") as log:
+            self.proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.netns}", *self.argv],
+                                         stdout=log, stderr=log, env=self.env,
+                                         start_new_session=True)
+        for _ in range(300):
+            if self.docker("version").returncode == 0:
+                return
+            if self.proc.poll() is not None:
+                with open(os.path.join(self.home, "log")) as f:
+                    pytest.skip(f"{self.kind} daemon exited: {f.read()[-800:]}")
+            time.sleep(0.2)
+        pytest.skip(f"{self.kind} daemon did not answer within 60 s")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.launch()
 
     def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}", "HOME": self.home}
@@ -71,7 +103,6 @@ def _start(kind: str) -> Iterator[Daemon]:
     name = f"dyt-{tag}-{kind[:3]}"
     netns.create(name)
     sock = os.path.join(work, "d.sock")
-    log = open(os.path.join(work, "log"), "w")  # noqa: SIM115 -- closed below
     if kind == "reference":
         if shutil.which("dockerd") is None:
             pytest.skip("dockerd is not installed")
@@ -85,21 +116,11 @@ def _start(kind: str) -> Iterator[Daemon]:
                "--exec-root", f"{work}/x", "--pidfile", f"{work}/pid", "-H", f"unix://{sock}",
                "--config-file", f"{work}/daemon.json"]
         env = {**os.environ, "PYTHONPATH": os.path.join(REPO, "src")}
-    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{name}", *cmd], stdout=log,
-                            stderr=log, env=env, start_new_session=True)
-    daemon = Daemon(kind, name, sock, work)
+    daemon = Daemon(kind, name, sock, work, cmd, env)
     try:
         subprocess.run(["nsenter", f"--net=/run/netns/{name}", "ip", "link", "set", "lo", "up"],
                        check=True)
-        for _ in range(300):
-            if daemon.docker("version").returncode == 0:
-                break
-            if proc.poll() is not None:
-                with open(os.path.join(work, "log")) as f:
-                    pytest.skip(f"{kind} daemon exited: {f.read()[-800:]}")
-            time.sleep(0.2)
-        else:
-            pytest.skip(f"{kind} daemon did not answer within 60 s")
+        daemon.launch()
         with open(os.path.join(work, "bb.tar"), "wb") as f:
             f.write(busybox_archive())
         daemon.ok("load", "-i", os.path.join(work, "bb.tar"))
@@ -109,13 +130,7 @@ def _start(kind: str) -> Iterator[Daemon]:
         if ids:
             daemon.docker("rm", "-f", *ids)
         daemon.docker("network", "prune", "-f")
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        daemon.stop()
         _unmount_under(work)
         netns.remove(name)
         shutil.rmtree(work, ignore_errors=True)

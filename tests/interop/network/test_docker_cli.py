@@ -139,3 +139,26 @@ def test_add_host_and_host_gateway(daemon: Daemon) -> None:
                       "gw:host-gateway", "busybox", "cat", "/etc/hosts")
     assert "10.9.8.7\tdb.local" in hosts
     assert "172.30.9.1\tgw" in hosts
+
+
+def test_network_survives_a_daemon_restart(daemon: Daemon) -> None:
+    """Live restore: running containers keep address, published port and DNS names."""
+    if daemon.kind == "reference":
+        pytest.skip("dockerd stops containers on shutdown unless live-restore is configured")
+    daemon.ok("network", "create", "keep")
+    try:
+        daemon.ok("run", "-d", "--name", "kweb", "--hostname", "kept", "--network", "keep",
+                  "-p", "127.0.0.1:18082:80", "busybox", "sh", "-c", HTTPD)
+        daemon.ok("run", "-d", "--name", "kpeer", "--network", "keep", "busybox", "sleep", "300")
+        assert "hello-kept" in fetch(daemon, 18082)
+        ip = daemon.ok("inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "kweb")
+        daemon.restart()
+        assert daemon.ok("inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "kweb") == ip
+        assert "hello-kept" in fetch(daemon, 18082)
+        resolved = daemon.docker("exec", "kpeer", "ping", "-c", "1", "-W", "2", "kweb")
+        assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+        new = daemon.ok("run", "--rm", "--network", "keep", "busybox", "ip", "-4", "-o", "addr", "show", "eth0")
+        assert f"inet {ip}/" not in new      # the restored allocation is still taken
+    finally:
+        daemon.docker("rm", "-f", "kweb", "kpeer")
+        daemon.docker("network", "rm", "keep")
