@@ -41,6 +41,7 @@ __all__ = [
     "EmbeddedDns",
     "Question",
     "build_answer",
+    "build_ptr_answer",
     "open_dns_sockets",
     "parse_question",
 ]
@@ -52,7 +53,8 @@ QTYPE_A, QTYPE_AAAA, QTYPE_PTR = 1, 28, 12
 RCODE_SERVFAIL, RCODE_NXDOMAIN = 2, 3
 TTL = 600
 
-# resolve(scope, name, qtype) -> addresses, [] (the name exists, no such record), None (unknown)
+# resolve(scope, name, qtype) -> addresses (names for PTR), [] (the name exists, no such
+# record), None (unknown: forward it)
 Resolver = Callable[[str, str, int], list[str] | None]
 
 
@@ -100,6 +102,21 @@ def build_answer(msg: bytes, q: Question, addresses: Sequence[str], rcode: int =
         packed = ipaddress.ip_address(addr).packed
         rtype = QTYPE_A if len(packed) == 4 else QTYPE_AAAA
         out += struct.pack("!HHHIH", 0xC00C, rtype, 1, TTL, len(packed)) + packed
+    return bytes(out)
+
+
+def _encode_name(name: str) -> bytes:
+    return b"".join(bytes([len(p)]) + p.encode("ascii") for p in name.strip(".").split(".")) + b"\0"
+
+
+def build_ptr_answer(msg: bytes, q: Question, names: Sequence[str]) -> bytes:
+    """A response with PTR records (reverse lookups of container addresses)."""
+    rd = q.flags & 0x0100
+    flags = 0x8000 | 0x0400 | rd | 0x0080
+    out = bytearray(struct.pack("!HHHHHH", q.id, flags, 1, len(names), 0, 0) + msg[12:q.end])
+    for name in names:
+        rdata = _encode_name(name)
+        out += struct.pack("!HHHIH", 0xC00C, QTYPE_PTR, 1, TTL, len(rdata)) + rdata
     return bytes(out)
 
 
@@ -216,9 +233,11 @@ class EmbeddedDns:
             q = parse_question(msg)
         except InvalidArgument:
             return None
-        if q.qtype in (QTYPE_A, QTYPE_AAAA) and q.qclass == 1:
+        if q.qtype in (QTYPE_A, QTYPE_AAAA, QTYPE_PTR) and q.qclass == 1:
             found = self.resolve(scope, q.name, q.qtype)
             if found is not None:
+                if q.qtype == QTYPE_PTR:
+                    return build_ptr_answer(msg, q, found)
                 return build_answer(msg, q, found)
         return await self._forward(scope, msg, tcp=tcp)
 

@@ -40,7 +40,7 @@ from pyroute2 import IPRoute
 from dockyard.atomic import atomic_write, atomic_write_json
 from dockyard.errors import Conflict, DockyardError, Forbidden, InvalidArgument, NotFound
 from dockyard.network import etcfiles, firewall, ipam, links
-from dockyard.network.dns import QTYPE_A, QTYPE_AAAA
+from dockyard.network.dns import QTYPE_A, QTYPE_AAAA, QTYPE_PTR
 from dockyard.network.modes import parse_network_mode
 from dockyard.network.ports import PortBinding, PortReservations, PortSpec
 
@@ -722,6 +722,8 @@ class NetworkManager:
         name = name.rstrip(".").lower()
         nets = [n for n in self._networks.values()
                 if n.user_defined and container_id in n.endpoints]
+        if qtype == QTYPE_PTR:
+            return self._reverse(nets, name)
         found: builtins.list[str] | None = None
         for net in nets:
             for ep in net.endpoints.values():
@@ -737,6 +739,16 @@ class NetworkManager:
                 elif qtype == QTYPE_AAAA and ep.ip6:
                     found.append(ep.ip6)
         return found
+
+    @staticmethod
+    def _reverse(nets: Iterable[Network], name: str) -> builtins.list[str] | None:
+        """``2.0.18.172.in-addr.arpa`` -> ``["web.mynet"]`` for a container on our networks."""
+        if not name.endswith(".in-addr.arpa"):
+            return None
+        ip = ".".join(reversed(name[: -len(".in-addr.arpa")].split(".")))
+        found = [f"{ep.name}.{net.name}" for net in nets for ep in net.endpoints.values()
+                 if ep.ip == ip and ep.name and ep.state == "ready"]
+        return found or None
 
     def dns_enabled(self, container_id: str) -> bool:
         return any(n.user_defined for n, _ in self.endpoints_of(container_id))

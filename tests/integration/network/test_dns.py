@@ -15,6 +15,7 @@ import pytest
 from dockyard.network.dns import (
     QTYPE_A,
     QTYPE_AAAA,
+    QTYPE_PTR,
     EmbeddedDns,
     build_answer,
     open_dns_sockets,
@@ -164,3 +165,21 @@ def test_tcp_queries_are_answered(netenv: NetEnv, dns: tuple[LoopThread, Embedde
         while len(reply) < size:
             reply += sock.recv(size - len(reply))
     assert answers(reply) == (0, [ep.ip])
+
+
+def test_reverse_lookup_of_a_container_address(netenv: NetEnv, dns: tuple[LoopThread, EmbeddedDns]) -> None:
+    netenv.nm.create_network("rev", subnet=random_subnet())
+    ns_a, ns_b = netenv.netns(), netenv.netns()
+    netenv.nm.attach(WEB, ns_a, "rev", name="alpha")
+    beta = netenv.nm.attach(DB, ns_b, "rev", name="beta")
+    _start(netenv, dns, WEB, ns_a)
+    arpa = ".".join(reversed(beta.ip.split("."))) + ".in-addr.arpa"
+    reply = ask(ns_a, query(arpa, QTYPE_PTR))
+    q = parse_question(reply)
+    assert struct.unpack_from("!H", reply, 6)[0] == 1
+    rdata = reply[q.end + 12:]
+    labels, pos = [], 0
+    while rdata[pos]:
+        labels.append(rdata[pos + 1:pos + 1 + rdata[pos]].decode())
+        pos += rdata[pos] + 1
+    assert ".".join(labels) == "beta.rev"
