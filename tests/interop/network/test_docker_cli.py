@@ -162,3 +162,15 @@ def test_network_survives_a_daemon_restart(daemon: Daemon) -> None:
     finally:
         daemon.docker("rm", "-f", "kweb", "kpeer")
         daemon.docker("network", "rm", "keep")
+
+
+def test_publish_all_exposed_ports(daemon: Daemon) -> None:
+    daemon.ok("run", "-d", "--name", "pall", "--hostname", "every", "-P", "--expose", "80",
+              "busybox", "sh", "-c", HTTPD)
+    try:
+        lines = daemon.ok("port", "pall", "80/tcp").splitlines()
+        v4 = [line for line in lines if line.startswith("0.0.0.0:")]
+        assert v4, lines
+        assert "hello-every" in fetch(daemon, int(v4[0].rsplit(":", 1)[1]))
+    finally:
+        daemon.docker("rm", "-f", "pall")
