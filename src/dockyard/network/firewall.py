@@ -29,7 +29,8 @@ libnftables binding (python3-nftables) is not on PyPI. One ``nft -f -`` per chan
 costs ~5 ms; it runs only on network create/remove and port publish/unpublish, never per attach.
 
 Loopback DNAT needs ``route_localnet=1`` on the bridge (set by :func:`links.ensure_bridge`),
-as Docker does. Hosts without nft (iptables-legacy only) are refused with Unsupported.
+as Docker does. Hosts without a usable nft get the same rules through iptables
+(:mod:`dockyard.network.iptables`).
 
 Living next to dockerd: a packet must be accepted by every base chain on its hook, and dockerd
 sets the iptables FORWARD policy to DROP, which would drop our containers' forwarded traffic
@@ -44,6 +45,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.errors import Internal, Unsupported
 
@@ -193,12 +195,20 @@ class NftFirewall:
         return proc.returncode == 0
 
 
-def detect_firewall(table: str = "dockyard") -> NftFirewall:
-    """nftables if the host has a working ``nft``; otherwise Unsupported (no iptables backend)."""
+def detect_firewall(table: str = "dockyard", backend: str = "auto") -> Any:
+    """nftables where ``nft`` works, else iptables (``backend`` forces one: "nft"/"iptables").
+
+    Returns an object with ``apply(networks, ports)``, ``remove()`` and ``exists()``.
+    """
+    if backend == "iptables":
+        from dockyard.network.iptables import IptablesFirewall, find_iptables
+
+        return IptablesFirewall(table, find_iptables())
     nft = shutil.which("nft") or shutil.which("nft", path="/usr/sbin:/sbin")
-    if nft is None:
-        raise Unsupported("nftables (the nft command) is required for bridge networking")
-    probe = subprocess.run([nft, "list", "tables"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        raise Unsupported("nftables is not usable: " + probe.stderr.decode(errors="replace").strip())
-    return NftFirewall(table, nft)
+    probe = subprocess.run([nft, "list", "tables"], capture_output=True, check=False) if nft else None
+    if nft and probe is not None and probe.returncode == 0:
+        return NftFirewall(table, nft)
+    if backend == "nft":
+        detail = probe.stderr.decode(errors="replace").strip() if probe else "nft is not installed"
+        raise Unsupported(f"nftables is not usable: {detail}")
+    return detect_firewall(table, "iptables")

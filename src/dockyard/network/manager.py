@@ -66,6 +66,7 @@ class NetworkConfig:
     mtu: int = 1500
     manage_firewall: bool = True                               # "iptables": false disables
     default_bridge: bool = True                                # "bridge": "none" disables
+    firewall_backend: str = "auto"                             # "auto" | "nft" | "iptables"
 
     @classmethod
     def from_daemon_json(cls, raw: Mapping[str, Any]) -> NetworkConfig:
@@ -179,7 +180,7 @@ class NetworkManager:
     """
 
     def __init__(self, state_dir: str, config: NetworkConfig | None = None,
-                 fw: firewall.NftFirewall | None = None) -> None:
+                 fw: Any = None) -> None:
         self.state_dir = state_dir
         self.config = config or NetworkConfig()
         self._dir = os.path.join(state_dir, "networks")
@@ -224,11 +225,11 @@ class NetworkManager:
         """True while :meth:`_ensure_kernel` itself applies the first ruleset."""
         return self._kernel_starting
 
-    def _firewall(self) -> firewall.NftFirewall | None:
+    def _firewall(self) -> Any:
         if not self.config.manage_firewall:
             return None
         if self._fw is None:
-            self._fw = firewall.detect_firewall(self.config.fw_table)
+            self._fw = firewall.detect_firewall(self.config.fw_table, self.config.firewall_backend)
         return self._fw
 
     def _apply_firewall(self) -> None:

@@ -23,7 +23,7 @@ SCENARIO = textwrap.dedent("""
     import json, os, subprocess, sys, tempfile
     from pyroute2 import IPRoute, netns
     from dockyard.network import NetworkConfig, NetworkManager
-    tag = sys.argv[1]
+    tag, backend = sys.argv[1], sys.argv[2]
     out = {}
     def sh(*argv):
         return subprocess.run(argv, capture_output=True, text=True)
@@ -35,7 +35,7 @@ SCENARIO = textwrap.dedent("""
                 if "dockyard:" in l]
     made = []
     cfg = NetworkConfig(bip="10.77.0.1/24", bridge_name=f"dyt{tag}b0", bridge_prefix=f"dyt{tag}n",
-                        veth_prefix=f"dyt{tag}v", fw_table=f"dyt_{tag}")
+                        veth_prefix=f"dyt{tag}v", fw_table=f"dyt_{tag}", firewall_backend=backend)
     nm = NetworkManager(tempfile.mkdtemp(), cfg)
     try:
         with IPRoute() as ipr:
@@ -63,11 +63,30 @@ SCENARIO = textwrap.dedent("""
         out["compat_rules"] = len(forward_rules())
         out["outbound"] = ping(c1)
         out["internal_outbound"] = ping(c2)
-        for rule in forward_rules():
-            sh("iptables", "-w", "-D", *[a.strip(chr(34)) for a in rule.split()[1:]])
+        www = tempfile.mkdtemp()
+        with open(f"{www}/index.html", "w") as f:
+            f.write("published-" + tag)
+        httpd = subprocess.Popen(["ip", "netns", "exec", c1, "busybox", "httpd", "-f", "-p", "80", "-h", www])
+        from dockyard.network.ports import parse_port_spec
+        nm.publish("a" * 64, "bridge", parse_port_spec("127.0.0.1:18099:80"))
+        import time
+        page = ""
+        for _ in range(30):
+            page = sh("sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 127.0.0.1 18099").stdout
+            if "published-" in page:
+                break
+            time.sleep(0.1)
+        out["published"] = "published-" + tag in page
+        httpd.kill()
+        if backend == "nft":
+            for rule in forward_rules():
+                sh("iptables", "-w", "-D", *[a.strip(chr(34)) for a in rule.split()[1:]])
+        else:
+            sh("iptables", "-w", "-D", "FORWARD", "-j", cfg.fw_table.upper() + "-FWD")
         out["outbound_without_compat"] = ping(c1)
         nm.shutdown()
-        out["rules_after_shutdown"] = len(forward_rules())
+        out["rules_after_shutdown"] = len(forward_rules()) + len(
+            [l for l in sh("iptables-save").stdout.splitlines() if cfg.fw_table.upper() in l])
         out["table_after_shutdown"] = sh("nft", "list", "table", "inet", cfg.fw_table).returncode
     finally:
         nm.destroy_all()
@@ -77,7 +96,8 @@ SCENARIO = textwrap.dedent("""
 """)
 
 
-def test_outbound_nat_and_forward_drop_compat() -> None:
+@pytest.mark.parametrize("backend", ["nft", "iptables"])
+def test_outbound_nat_and_forward_drop_compat(backend: str) -> None:
     from pyroute2 import netns
 
     tag = uuid.uuid4().hex[:6]
@@ -85,15 +105,17 @@ def test_outbound_nat_and_forward_drop_compat() -> None:
     netns.create(host)
     try:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        proc = subprocess.run(["ip", "netns", "exec", host, sys.executable, "-c", SCENARIO, tag],
+        proc = subprocess.run(["ip", "netns", "exec", host, sys.executable, "-c", SCENARIO, tag, backend],
                               capture_output=True, text=True, env=env, timeout=120)
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
         netns.remove(host)
-    assert out["compat_rules"] == 4                 # -i/-o for each of the two bridges
+    if backend == "nft":
+        assert out["compat_rules"] == 4             # -i/-o for each of the two bridges
     assert out["outbound"] is True                  # masqueraded, accepted despite DROP
     assert out["internal_outbound"] is False        # --internal stays sealed
-    assert out["outbound_without_compat"] is False  # the compat rules are what made it work
+    assert out["published"] is True                 # DNAT from the host loopback
+    assert out["outbound_without_compat"] is False  # our ACCEPTs are what made it work
     assert out["rules_after_shutdown"] == 0
     assert out["table_after_shutdown"] != 0
