@@ -38,6 +38,7 @@ __all__ = [
     "host_routes",
     "link_exists",
     "mac_for_ip",
+    "owned_bridges",
     "remove_container_iface",
     "set_sysctl",
 ]
@@ -80,10 +81,12 @@ def bridge_exists(name: str) -> bool:
     return link_exists(name)
 
 
-def ensure_bridge(name: str, gateways: list[str], mtu: int = 1500) -> None:
+def ensure_bridge(name: str, gateways: list[str], mtu: int = 1500, owner: str = "") -> None:
     """Create (or adopt) bridge ``name`` with addresses ``gateways`` ("ip/prefix"), up.
 
-    Idempotent, so a restarted daemon re-runs it for every network it knows.
+    Idempotent, so a restarted daemon re-runs it for every network it knows. ``owner`` goes
+    into the link's alias (IFLA_IFALIAS) so that leftovers of a daemon whose state directory
+    is gone can be recognised and removed (:func:`owned_bridges`).
     """
     with IPRoute() as ipr:
         idx = _index(ipr, name)
@@ -93,6 +96,8 @@ def ensure_bridge(name: str, gateways: list[str], mtu: int = 1500) -> None:
             except NetlinkError as exc:
                 raise Internal(f"cannot create bridge {name}: {exc}") from exc
             idx = _index(ipr, name)
+            if owner:
+                ipr.link("set", index=idx, ifalias=owner)
             assert idx is not None
         have = {
             f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=idx)
@@ -109,6 +114,23 @@ def ensure_bridge(name: str, gateways: list[str], mtu: int = 1500) -> None:
         ipr.link("set", index=idx, state="up")
     # Docker sets route_localnet on its bridge so that DNAT of 127.0.0.1:port works
     set_sysctl(f"net.ipv4.conf.{name}.route_localnet", "1")
+
+
+def owned_bridges(prefix: str = "dockyard:") -> list[tuple[str, str, int]]:
+    """(name, alias, number of ports) of every bridge whose alias starts with ``prefix``."""
+    found = []
+    with IPRoute() as ipr:
+        links = list(ipr.get_links())
+        masters: dict[int, int] = {}
+        for link in links:
+            master = link.get_attr("IFLA_MASTER")
+            if master:
+                masters[master] = masters.get(master, 0) + 1
+        for link in links:
+            alias = link.get_attr("IFLA_IFALIAS") or ""
+            if alias.startswith(prefix):
+                found.append((str(link.get_attr("IFLA_IFNAME")), alias, masters.get(link["index"], 0)))
+    return found
 
 
 def delete_link(name: str) -> bool:

@@ -190,6 +190,8 @@ class NetworkManager:
         self._fw = fw
         self._kernel_ready = False
         self._kernel_starting = False
+        # bridge alias: "dockyard:<nft table>:<state dir>" (see sweep_abandoned)
+        self._owner = f"dockyard:{self.config.fw_table}:{os.path.abspath(state_dir)}"
         self._networks: Mapping[str, Network] = self._load()
 
     # ---------------------------------------------------------------- records
@@ -302,7 +304,8 @@ class NetworkManager:
         links.set_sysctl("net.ipv4.ip_forward", "1")
         for net in self._networks.values():
             if net.driver == "bridge":
-                links.ensure_bridge(net.bridge, self._bridge_addresses(net), self.config.mtu)
+                links.ensure_bridge(net.bridge, self._bridge_addresses(net), self.config.mtu,
+                                    self._owner)
         for net in self._networks.values():
             for ep in net.endpoints.values():
                 for binding in ep.ports:
@@ -357,6 +360,22 @@ class NetworkManager:
                 if len(keep) != len(net.endpoints):
                     self._save(replace(net, endpoints=keep))
             removed += self._delete_orphan_links()
+            removed += self.sweep_abandoned()
+        return removed
+
+    def sweep_abandoned(self) -> builtins.list[str]:
+        """Remove bridges (and their nft tables) of Dockyard daemons whose state directory no
+        longer exists -- e.g. test daemons killed without shutdown -- if nothing is attached."""
+        removed = []
+        for name, alias, ports in links.owned_bridges():
+            _, table, state_dir = [*alias.split(":", 2), "", ""][:3]
+            if ports or not state_dir.startswith("/") or os.path.exists(state_dir):
+                continue
+            if links.delete_link(name):
+                removed.append(name)
+            if table and table != self.config.fw_table and self.config.manage_firewall:
+                with contextlib.suppress(DockyardError, OSError):
+                    firewall.detect_firewall(table, self.config.firewall_backend).remove()
         return removed
 
     def _delete_orphan_links(self) -> builtins.list[str]:
@@ -453,7 +472,8 @@ class NetworkManager:
                           created=time.time())
             self._ensure_kernel()
             try:
-                links.ensure_bridge(bridge, self._bridge_addresses(net), self.config.mtu)
+                links.ensure_bridge(bridge, self._bridge_addresses(net), self.config.mtu,
+                                    self._owner)
                 self._save(net)
                 self._apply_firewall()
             except BaseException:

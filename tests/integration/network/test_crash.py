@@ -71,3 +71,27 @@ def test_kill_during_network_create_is_cleaned_by_restart(netenv: NetEnv) -> Non
     restarted.start()
     assert _ours(netenv) == before
     assert "half" not in {n.name for n in restarted.list()}
+
+
+def test_bridges_of_a_vanished_daemon_are_swept(netenv: NetEnv, tmp_path: object) -> None:
+    import dataclasses
+    import os
+    import shutil
+    import subprocess
+
+    from dockyard.network import NetworkManager
+
+    gone_dir = os.path.join(str(tmp_path), "gone")
+    cfg = dataclasses.replace(netenv.config, bridge_name=f"dyt{netenv.tag}g0",
+                              fw_table=f"dyt_{netenv.tag}_g")
+    other = NetworkManager(gone_dir, cfg)
+    other.start()
+    other.prepare()                                     # its bridge and table exist now
+    assert f"dyt{netenv.tag}g0" in _ours(netenv)
+    shutil.rmtree(gone_dir)                             # killed, and its state dir removed
+    removed = netenv.manager().cleanup_stale()
+    assert f"dyt{netenv.tag}g0" in removed
+    assert f"dyt{netenv.tag}g0" not in _ours(netenv)
+    assert subprocess.run(["nft", "list", "table", "inet", cfg.fw_table],
+                          capture_output=True).returncode != 0
+    assert netenv.config.bridge_name in _ours(netenv)   # the living daemon's bridge stays
