@@ -67,7 +67,8 @@ async def remove(request: web.Request) -> web.Response:
 async def prune(request: web.Request) -> web.Response:
     engine = engine_of(request)
     flt = filters(request)
-    all_ = (flt.pop("all", ["false"])[0].lower() in ("1", "true"))
+    # API 1.41 prunes every unused volume; the "all" filter (1.42+) narrows it to anonymous ones
+    all_ = (flt.pop("all", ["true"])[0].lower() in ("1", "true"))
     deleted, reclaimed = [], 0
     for v in engine.volumes.list():
         if engine.containers.volume_users(v.name) or not _match(engine, v, flt):
