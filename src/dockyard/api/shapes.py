@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import calendar
 import os
 import time
 from typing import Any
@@ -118,7 +119,7 @@ def container_inspect(c: Any, data_root: str, exec_root: str, size: tuple[int, i
 
 def _unix(rfc3339: str) -> int:
     try:
-        return int(time.mktime(time.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone)
+        return calendar.timegm(time.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
         return 0
 
