@@ -90,6 +90,7 @@ class NetworkService:
         known = dict(getattr(self.containers, "containers", {}))
         for c in known.values():
             c.network = ContainerNetView(self, c.id)
+            self._dns_flags[c.id] = [str(x) for x in c.host_config.get("Dns") or []]
         for cid in {cid for net in self.nm.list() for cid in net.endpoints}:
             c = known.get(cid)
             if c is None or not c.state.running:      # exited or removed while we were down
