@@ -828,6 +828,9 @@ class ContainerService(ContainerExtras):
                 with contextlib.suppress(DockyardError):
                     await self.remove(c.id, force=True)
                 continue
+            if c.state.status == "created":
+                await self._abandon_half_started(c)
+                continue
             if c.state.status not in ("running", "paused", "restarting"):
                 continue
             sock_path = os.path.join(self.records.exec_dir(c.id), "monitor.sock")
@@ -859,6 +862,25 @@ class ContainerService(ContainerExtras):
         for c in to_restart:
             c.state.status = "restarting"
             self._spawn_task(self._restart_later(c))
+
+    async def _abandon_half_started(self, c: Container) -> None:
+        """The daemon died between spawning a monitor and sending it "start": the container's
+        init is still waiting to be started. Kill it (the container stays "created", as the
+        record says) and let its monitor clean up and go."""
+        sock_path = os.path.join(self.records.exec_dir(c.id), "monitor.sock")
+        if not os.path.exists(sock_path):
+            return
+        try:
+            client = await MonitorClient.connect(sock_path, lambda ev: None)
+            with contextlib.suppress(DockyardError):
+                await asyncio.wait_for(client.request("kill", signal=signals.SIGKILL), 5)
+            await asyncio.wait_for(client.closed.wait(), 5)
+            client.close()
+        except (OSError, TimeoutError):
+            pass
+        self.records.clear_exit(c.id)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.images.unmount_rootfs, c.id)
 
     async def _handle_exit_restored(self, c: Container, record: dict[str, Any], to_restart: list[Container]) -> None:
         c.state.status = "exited"

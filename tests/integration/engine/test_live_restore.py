@@ -81,3 +81,33 @@ def test_restart_policy_always_is_honoured_after_a_daemon_restart(own_daemon: En
     assert d.request("POST", "/containers/always/stop?t=1")[0] == 204
     time.sleep(2.5)
     assert _state(d, "always")["Running"] is False  # a manual stop is not undone
+
+
+def test_a_start_cut_short_by_sigkill_leaves_a_created_container(own_daemon: EngineDaemon) -> None:
+    d = own_daemon
+    cid = _run(d, "halfway", ["sleep", "300"])
+    pid = _state(d, "halfway")["Pid"]
+    d.stop(signal.SIGKILL)
+    # what the record says when the daemon dies between spawning the monitor and "start"
+    path = f"{d.data_root}/containers/{cid}/config.v2.json"
+    with open(path) as f:
+        record = json.load(f)
+    record["state"]["status"] = "created"
+    with open(path, "w") as f:
+        json.dump(record, f)
+    d.start()
+    assert _state(d, "halfway")["Status"] == "created"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except OSError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the half-started container's process is still alive")
+    assert d.request("POST", "/containers/halfway/start")[0] == 204
+    assert _state(d, "halfway")["Running"] is True
+    assert d.request("DELETE", "/containers/halfway?force=1")[0] == 204
