@@ -128,3 +128,21 @@ def test_container_prune_removes_only_stopped_ones(daemon: EngineDaemon) -> None
     assert status == 200 and stopped in json.loads(out)["ContainersDeleted"]
     assert running not in json.loads(out)["ContainersDeleted"]
     daemon.request("DELETE", f"/containers/{running}?force=1")
+
+
+def test_oom_kill_is_recorded(daemon: EngineDaemon) -> None:
+    cid = _run(daemon, {"Cmd": ["sh", "-c", 'x=$(head -c 30000000 /dev/zero | tr "\\0" a); echo ${#x}'],
+                        "HostConfig": {"Memory": 8 * 1024 * 1024, "MemorySwap": 8 * 1024 * 1024}})
+    assert _wait(daemon, cid) == 137
+    state = json.loads(daemon.request("GET", f"/containers/{cid}/json")[2])["State"]
+    assert state["OOMKilled"] is True
+    daemon.request("DELETE", f"/containers/{cid}")
+
+
+def test_read_only_rootfs_and_dropped_caps(daemon: EngineDaemon) -> None:
+    cid = _run(daemon, {"Cmd": ["sh", "-c", "touch /x 2>&1; chown 1 /dev/shm 2>&1; echo done"],
+                        "HostConfig": {"ReadonlyRootfs": True, "CapDrop": ["ALL"]}})
+    assert _wait(daemon, cid) == 0
+    out = _logs(daemon, cid)
+    assert b"Read-only file system" in out and b"Operation not permitted" in out and out.endswith(b"done\n")
+    daemon.request("DELETE", f"/containers/{cid}")
