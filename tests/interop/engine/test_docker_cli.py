@@ -312,3 +312,20 @@ def test_inspect_has_every_key_dockerd_shows(daemon: EngineDaemon, docker_cli: s
 
     assert missing(ref, ours) == []
     assert set(ref["Config"]) <= set(ours["Config"])
+
+
+def test_sizes_in_ps_inspect_and_df(daemon: EngineDaemon, docker_cli: str) -> None:
+    name = f"size-{os.getpid()}"
+    daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c", "head -c 3000000 /dev/zero > /big; sleep 60",
+                  check=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            rw = daemon.docker("inspect", "-s", "-f", "{{.SizeRw}}", name).stdout.strip()
+            if rw == b"3000000":
+                break
+            time.sleep(0.1)
+        assert rw == b"3000000"
+        assert b"3MB" in daemon.docker("ps", "-s", "--filter", f"name={name}", "--format", "{{.Size}}").stdout
+    finally:
+        daemon.docker("rm", "-f", name)

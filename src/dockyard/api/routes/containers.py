@@ -32,7 +32,17 @@ async def list_containers(request: web.Request) -> web.Response:
     svc = _svc(request)
     size = qbool(request, "size")
     cs = svc.list(all_=qbool(request, "all"), limit=qint(request, "limit", -1) or -1, filters=filters(request))
-    return web.json_response([shapes.container_summary(c, (0, 0) if size else None) for c in cs])
+    sizes = [await rootfs_size(engine_of(request), c.id) if size else None for c in cs]
+    return web.json_response([shapes.container_summary(c, sz) for c, sz in zip(cs, sizes, strict=True)])
+
+
+async def rootfs_size(engine: Any, cid: str) -> tuple[int, int]:
+    """``(SizeRw, SizeRootFs)``; (0, 0) when the store cannot tell."""
+    try:
+        sizes = await asyncio.to_thread(engine.images.rootfs_size, cid)
+        return int(sizes[0]), int(sizes[1])
+    except Exception:
+        return 0, 0
 
 
 def _check_types(body: Any) -> None:
@@ -75,7 +85,7 @@ async def create(request: web.Request) -> web.Response:
 async def inspect(request: web.Request) -> web.Response:
     engine = engine_of(request)
     c = engine.containers.get(request.match_info["id"])
-    size = (0, 0) if qbool(request, "size") else None
+    size = await rootfs_size(engine, c.id) if qbool(request, "size") else None
     return web.json_response(shapes.container_inspect(c, engine.cfg.data_root, engine.cfg.exec_root, size))
 
 

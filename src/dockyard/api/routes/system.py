@@ -180,7 +180,15 @@ async def system_df(request: web.Request) -> web.Response:
         for v in engine.volumes.list():
             vols.append(shapes.volume(v, (engine.volumes.size(v), len(engine.containers.volume_users(v.name)))))
         return {"LayersSize": layers, "Images": [shapes.image_summary(i, users.get(i.id, 0)) for i in imgs],
-                "Containers": [shapes.container_summary(c, (0, 0)) for c in cs], "Volumes": vols, "BuildCache": []}
+                "Containers": [shapes.container_summary(c, _size(c.id)) for c in cs], "Volumes": vols,
+                "BuildCache": []}
+
+    def _size(cid: str) -> tuple[int, int]:
+        try:
+            rw, root = engine.images.rootfs_size(cid)
+            return int(rw), int(root)
+        except Exception:
+            return 0, 0
 
     return web.json_response(await asyncio.to_thread(gather))
 
