@@ -15,7 +15,7 @@ from dockyard.api import shapes
 from dockyard.api.app import Routes, engine_of, filters, json_body, qbool, qint
 from dockyard.api.framing import frame
 from dockyard.api.hijack import hijack, release
-from dockyard.errors import Conflict, InvalidArgument, NotModified
+from dockyard.errors import InvalidArgument
 
 RUNNING_OR_NOT = {"not-running", "next-exit", "removed", ""}
 
@@ -325,7 +325,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    await _stream_from_thread(resp, lambda out: engine.images.export_rootfs(c.id, out))
+    await stream_from_thread(resp, lambda out: engine.images.export_rootfs(c.id, out))
     await resp.write_eof()
     return resp
 
@@ -346,7 +346,7 @@ class _QueueWriter:
         pass
 
 
-async def _stream_from_thread(resp: web.StreamResponse, produce: Any) -> None:
+async def stream_from_thread(resp: web.StreamResponse, produce: Any) -> None:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
     writer = _QueueWriter(loop, queue)
@@ -421,7 +421,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
                                        "X-Docker-Container-Path-Stat": _stat_header(st)})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    await _stream_from_thread(resp, lambda out: svc.archive_write(cid, path, out))
+    await stream_from_thread(resp, lambda out: svc.archive_write(cid, path, out))
     await resp.write_eof()
     return resp
 
@@ -463,5 +463,4 @@ def register(routes: Routes) -> None:
     routes.delete("/containers/{id}", remove)
 
 
-__all__ = ["pump", "register"]
-_ = (Conflict, NotModified)
+__all__ = ["DetachScanner", "parse_detach_keys", "pump", "register", "rootfs_size", "stream_from_thread"]

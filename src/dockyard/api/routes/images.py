@@ -17,9 +17,9 @@ from aiohttp import web
 
 from dockyard.api import shapes
 from dockyard.api.app import Routes, engine_of, filters, json_body, qbool
-from dockyard.api.routes.containers import _stream_from_thread
+from dockyard.api.routes.containers import stream_from_thread
 from dockyard.daemon.dockerfile_changes import apply_changes
-from dockyard.errors import Internal, InvalidArgument, NotFound, Unavailable
+from dockyard.errors import InvalidArgument, NotFound, Unavailable
 
 
 def _store(request: web.Request) -> Any:
@@ -203,7 +203,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    await _stream_from_thread(resp, lambda out: store.save(names, out))
+    await stream_from_thread(resp, lambda out: store.save(names, out))
     await resp.write_eof()
     for n in names:
         engine_of(request).events.publish("image", "save", n)
@@ -257,4 +257,3 @@ def register(routes: Routes) -> None:
 
 
 __all__ = ["register"]
-_ = Internal
