@@ -125,3 +125,58 @@ def test_a_dead_spawner_is_replaced(fresh: EngineDaemon) -> None:
     cid = json.loads(body)["Id"]
     assert fresh.request("POST", f"/containers/{cid}/start")[0] == 204
     assert json.loads(fresh.request("POST", f"/containers/{cid}/wait")[2])["StatusCode"] == 0
+
+
+def test_fd_socket_activation(fresh: EngineDaemon) -> None:
+    listener = socket.socket(socket.AF_UNIX)
+    path = os.path.join(fresh.root, "activated.sock")
+    listener.bind(path)
+    listener.listen(16)
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "src"), LISTEN_FDS="1")
+    env.pop("LISTEN_PID", None)
+    # the passed socket must be fd 3, as systemd hands it over
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys; os.dup2(int(sys.argv[1]), 3); "
+         "from dockyard.daemon.main import main; sys.exit(main(sys.argv[2:]))", str(listener.fileno()),
+         "-H", "fd://", "--data-root", fresh.data_root, "--exec-root", fresh.exec_root, "--pidfile", fresh.pidfile,
+         "--config-file", fresh.config_file],
+        pass_fds=[listener.fileno()], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    listener.close()
+    try:
+        deadline = time.monotonic() + 20
+        data = b""
+        while time.monotonic() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(path)
+                    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    data = s.recv(4096)
+                if data:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert data.startswith(b"HTTP/1.1 200")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_events_stream_live_until(fresh: EngineDaemon) -> None:
+    import threading
+
+    fresh.start()
+    fresh.load_busybox()
+    got: list[bytes] = []
+    until = time.time() + 4
+    reader = threading.Thread(target=lambda: got.append(
+        fresh.request("GET", f"/events?until={until:.3f}&filters=%7B%22type%22%3A%5B%22container%22%5D%7D")[2]))
+    reader.start()
+    time.sleep(0.5)
+    status, _, _ = fresh.request("POST", "/containers/create?name=live", {"Image": "busybox", "Cmd": ["true"]})
+    assert status == 201
+    fresh.request("POST", "/containers/live/start")
+    fresh.request("POST", "/containers/live/wait")
+    reader.join(10)
+    actions = [json.loads(line)["Action"] for line in got[0].splitlines() if line.strip()]
+    assert actions[:3] == ["create", "start", "die"]
