@@ -764,6 +764,13 @@ class ContainerService(ContainerExtras):
                             execID=rec.id, image=c.config.get("Image", ""), name=c.name)
         return rec
 
+    def forget_exec(self, exec_id: str) -> None:
+        rec = self.execs.pop(exec_id, None)
+        if rec is not None:
+            c = self.containers.get(rec.container_id)
+            if c is not None and exec_id in c.exec_ids:
+                c.exec_ids.remove(exec_id)
+
     def exec_get(self, exec_id: str) -> ExecRecord:
         rec = self.execs.get(exec_id)
         if rec is None:

@@ -61,6 +61,8 @@ class HealthChecker:
                 output = f"Health check exceeded timeout ({timeout:g}s)".encode()
             except DockyardError as exc:
                 output = exc.message.encode()
+            if rec is not None:  # probes are not listed as the container's execs (as in Docker)
+                self.svc.forget_exec(rec.id)
             health = c.health
             health["Log"] = (health["Log"] + [{"Start": start, "End": now_rfc3339(), "ExitCode": code,
                                                "Output": output.decode(errors="replace")}])[-5:]

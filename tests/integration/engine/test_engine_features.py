@@ -73,6 +73,8 @@ def test_health_check_turns_healthy_then_unhealthy(daemon: EngineDaemon) -> None
         while health() != "healthy" and time.monotonic() < deadline:
             time.sleep(0.1)
         assert health() == "healthy"
+        # probes do not pile up as the container's execs
+        assert json.loads(daemon.request("GET", f"/containers/{cid}/json")[2])["ExecIDs"] is None
         _, _, out = daemon.request("POST", f"/containers/{cid}/exec", {"Cmd": ["touch", "/tmp/sick"]})
         eid = json.loads(out)["Id"]
         daemon.request("POST", f"/exec/{eid}/start", {"Detach": True})
