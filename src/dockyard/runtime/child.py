@@ -87,6 +87,31 @@ def _dup_stdio(stdio: tuple[int, int, int] | None) -> None:
             os.dup2(fd, target)
 
 
+def _fork_after_pid(ch: Channel, body: Callable[[], None]) -> None:
+    """Fork the final process; it starts ``body`` only once S1 has sent its "pid" message.
+
+    Both share the socket: without this gate the child's first messages (even "ready") could
+    overtake S1's "pid" on a loaded machine, and the parent would not know whom to kill or
+    reap. EOF on the gate (S1 died first) ends the child.
+    """
+    gate_r, gate_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(gate_w)
+
+        def gated() -> None:
+            if os.read(gate_r, 1) != b"1":
+                raise RuntimeError("stage 1 exited before reporting the pid")
+            os.close(gate_r)
+            body()
+
+        run_child(ch, gated)
+    os.close(gate_r)
+    ch.send("pid", pid=pid)
+    os.write(gate_w, b"1")
+    os.close(gate_w)
+
+
 def _host_cgroup_dirs() -> list[tuple[str, str]]:
     """(name, host directory of this process's cgroup) for each mounted hierarchy."""
     own: dict[str, str] = {}
@@ -139,10 +164,7 @@ def stage1_create(ch: Channel, plan: InitPlan) -> None:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
     in_userns = new_user or "user" in joined
-    pid = os.fork()
-    if pid == 0:
-        run_child(ch, lambda: _init(ch, plan, in_userns, cgroup_dirs))
-    ch.send("pid", pid=pid)
+    _fork_after_pid(ch, lambda: _init(ch, plan, in_userns, cgroup_dirs))
 
 
 def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[str, str]]) -> None:
@@ -221,10 +243,7 @@ def stage1_exec(ch: Channel, plan: ExecPlan) -> None:
     for kind in join_order(set(fds)):
         libc.setns(fds[kind], NAMESPACES[kind][0])
         os.close(fds[kind])
-    pid = os.fork()
-    if pid == 0:
-        run_child(ch, lambda: _exec(ch, plan))
-    ch.send("pid", pid=pid)
+    _fork_after_pid(ch, lambda: _exec(ch, plan))
 
 
 def _exec(ch: Channel, plan: ExecPlan) -> None:

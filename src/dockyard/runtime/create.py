@@ -100,6 +100,13 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
             atomic_write(os.path.abspath(pid_file), str(pid).encode(), durable=False)
         return pid
     except BaseException:
+        _undo(rt, container_id, spawn, cg)
+        raise
+
+
+def _undo(rt: Runtime, container_id: str, spawn: Spawn | None, cg: Any) -> None:
+    """Best effort, and never masking the error that brought us here: report what is left."""
+    try:
         if spawn is not None:
             spawn.abort()
             if spawn.pid:
@@ -107,7 +114,8 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         if cg is not None:
             _destroy_cgroup(cg)
         st.remove_state_dir(rt.root, container_id)
-        raise
+    except Exception as exc:
+        rt.warn(f"cleanup after a failed create of {container_id} is incomplete: {exc}")
 
 
 def _handshake(rt: Runtime, spawn: Spawn, container_id: str, bundle: Bundle,

@@ -38,6 +38,8 @@ class Spawn:
                 msg, fd = self.ch.recv()
                 kind = msg["type"]
                 if kind == "ready":
+                    if not self.pid:  # cannot happen: the child waits for S1's "pid" (gate)
+                        raise errors.Internal("sync: ready before the pid was known")
                     return self.pid
                 if kind == "pid":
                     self.pid = msg["pid"]

@@ -10,8 +10,10 @@ of a new pid namespace)::
       fork S1 ------------------------------> S1 waits
       cgroup.apply(S1) ; "go" --------------> S1: setns(paths) ; unshare(new namespaces)
                         <---------- "userns"  S1 (only with a new user namespace)
-      write uid_map/gid_map ; "mapped" -----> S1: setresuid(0) ; fork I ; exit
-                        <--------- "pid" n    S1 (n in P's pid namespace)
+      write uid_map/gid_map ; "mapped" -----> S1: setresuid(0) ; fork I
+                        <--------- "pid" n    S1 (n in P's pid namespace), then opens the
+                                              gate (a pipe I waits on: nothing I sends may
+                                              overtake "pid") ; exit
       waitpid(S1)                             I: mount sequence (rootfs.py), up to pivot_root
                         <---------- "hooks"   I
       prestart + createRuntime hooks ;
