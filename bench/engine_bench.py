@@ -129,13 +129,16 @@ def main() -> int:
         setups["ours (dockyard CLI -> dockyard)"] = [DOCKYARD]
         setups["docker CLI -> dockyard"] = [DOCKER, "-H", ours.host]
         for name, cli in setups.items():
-            timed([*cli, "run", "--rm", "busybox", "true"], env)  # warm-up
-            results[name] = {"default": [], "none": []}
-            for _ in range(args.runs):
-                results[name]["default"].append(timed([*cli, "run", "--rm", "busybox", "true"], env))
-                results[name]["none"].append(timed([*cli, "run", "--rm", "--network", "none", "busybox", "true"],
-                                                   env))
-            par[name] = parallel(cli, 20, env)
+            try:
+                timed([*cli, "run", "--rm", "busybox", "true"], env)  # warm-up
+                runs: dict[str, list[float]] = {"default": [], "none": []}
+                for _ in range(args.runs):
+                    runs["default"].append(timed([*cli, "run", "--rm", "busybox", "true"], env))
+                    runs["none"].append(timed([*cli, "run", "--rm", "--network", "none", "busybox", "true"], env))
+                results[name] = runs
+                par[name] = parallel(cli, 20, env)
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                print(f"{name}: failed, left out: {str(exc).strip()[:300]}", file=sys.stderr)
             if name == ref_name and ref is not None and ref.proc is not None:
                 for _ in range(args.containers):
                     ref.docker("run", "-d", "busybox", "sleep", "300")
