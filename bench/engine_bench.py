@@ -63,6 +63,15 @@ def children_named(name: str) -> list[int]:
     return out
 
 
+def _cmdline_has(pid: int, text: str) -> bool:
+    """Only the reference's shims: their -address lies under its private root."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return text.encode() in f.read()
+    except OSError:
+        return False
+
+
 def _ppid(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -147,7 +156,8 @@ def main() -> int:
                 for cpid in children_named("containerd"):
                     if _ppid(cpid) == ref.proc.pid:
                         memory.append(_line("containerd", mem(cpid)))
-                shims = [mem(p) for p in children_named("containerd-shim")]
+                shims = [m for m in (mem(p) for p in children_named("containerd-shim") if _cmdline_has(p, ref.root))
+                         if m[0] > 0]
                 if shims:
                     memory.append(_line(f"containerd-shim (median of {len(shims)})", _median(shims)))
                 ref.stop()
