@@ -12,6 +12,7 @@ import pytest
 
 from dockyard.linux import capabilities, seccomp
 from tests.integration.runtime.conftest import CLI, Bundle
+from tests.support.shared import shared_path
 
 pytestmark = pytest.mark.root
 
@@ -196,7 +197,7 @@ def test_dockers_own_generated_config_runs(bundle: Bundle, tmp_path: Any) -> Non
     seccomp without noNewPrivileges, sysctls, rbind files, Docker's masked/readonly paths."""
     import json
 
-    ref = "/work/shared/reference/dockerd-generated-oci-config.json"
+    ref = shared_path("reference/dockerd-generated-oci-config.json")
     if not os.path.exists(ref):
         pytest.skip("reference config not available")
     with open(ref) as f:

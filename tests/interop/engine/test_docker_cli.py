@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.support.engine_daemon import DOCKER, EngineDaemon
+from tests.support.shared import shared_path
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
 
@@ -289,7 +290,7 @@ def test_image_commands(daemon: EngineDaemon, docker_cli: str, tmp_path: os.Path
 
 
 def test_inspect_has_every_key_dockerd_shows(daemon: EngineDaemon, docker_cli: str) -> None:
-    ref_path = "/work/shared/reference/dockerd-container-inspect.json"
+    ref_path = shared_path("reference/dockerd-container-inspect.json")
     if not os.path.exists(ref_path):
         pytest.skip("reference inspect document not available")
     with open(ref_path) as f:
