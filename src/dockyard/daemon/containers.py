@@ -48,7 +48,9 @@ from dockyard.volumes import VolumeStore
 
 log = logging.getLogger("dockyard.daemon")
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-INIT_CANDIDATES = ("/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/libexec/docker/docker-init")
+# Debian's tini (package `tini`, installed by the Makefile) is the reaper Docker itself ships as
+# docker-init; the static build works in any image.
+INIT_CANDIDATES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init")
 
 
 def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
