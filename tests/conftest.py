@@ -36,3 +36,25 @@ def rootfs_copy(busybox_rootfs: str, tmp_path: pytest.TempPathFactory) -> Iterat
     dest = os.path.join(str(tmp_path), "rootfs")
     shutil.copytree(busybox_rootfs, dest, symlinks=True)
     yield dest
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the ``dockyard`` parent cgroups the tests' containers were created under.
+
+    Each container's own cgroup is removed by the code under test (and checked by its tests);
+    the shared parent stays, as Docker's ``docker`` parent does, until nothing uses it. Only the
+    controlling process does this, after every worker is done; rmdir(2) fails with EBUSY on a
+    parent still in use (say, by a real daemon on this machine), which is left alone.
+    """
+    if hasattr(session.config, "workerinput") or os.geteuid() != 0:
+        return
+    root = "/sys/fs/cgroup"
+    if not os.path.isdir(root):
+        return
+    candidates = [os.path.join(root, "dockyard")]
+    candidates += [os.path.join(root, c, "dockyard") for c in sorted(os.listdir(root))]
+    for path in candidates:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
