@@ -22,10 +22,12 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# Also the socket's group (dockerd's "docker"): members may use the daemon without sudo.
 system-deps:
 	@scripts/apt-ensure $(SYSTEM_DEPS)
+	@getent group dockyard >/dev/null || groupadd --system dockyard
 
-test-system-deps:
+test-system-deps: system-deps
 	@scripts/apt-ensure $(TEST_SYSTEM_DEPS)
 
 # Everything: unit, root integration and interop, in parallel workers.
