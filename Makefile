@@ -3,18 +3,18 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 4
-# Debian packages Dockyard uses at run time: nftables/iptables (NAT and published ports),
-# libseccomp2 (seccomp filters), tini (`run --init`), busybox-static (the demo's image), tmux
-# and psmisc (tests). TEST_SYSTEM_DEPS adds the reference tools the interop tests drive against
+# Debian packages Dockyard uses at run time: python3-venv (a fresh Debian lacks it),
+# nftables/iptables (NAT and published ports), libseccomp2 (seccomp filters), tini
+# (`run --init`), busybox-static (the demo's image), tmux and psmisc (tests). TEST_SYSTEM_DEPS adds the reference tools the interop tests drive against
 # Dockyard; they are never used at run time.
-SYSTEM_DEPS := busybox-static iproute2 nftables iptables tmux psmisc libseccomp2 tini
+SYSTEM_DEPS := python3-venv busybox-static iproute2 nftables iptables tmux psmisc libseccomp2 tini
 TEST_SYSTEM_DEPS := $(SYSTEM_DEPS) skopeo docker-registry containerd runc crun docker.io
 
 .PHONY: all venv system-deps test-system-deps test test-quick test-unit lint demo bench clean
 
 all: venv
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml | system-deps
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,fast]'
