@@ -3,7 +3,8 @@
 The daemon is a threaded asyncio process and must never fork into namespaces, nor pay an
 interpreter start-up per container. So it starts one small single-threaded process (a fresh
 interpreter: ``python -m dockyard.daemon.spawner FD``) that pre-imports the monitor and the
-runtime, freezes the GC (so forked children keep sharing those pages: low PSS), and loops::
+runtime, freezes the GC (so forked children keep sharing those pages: low PSS), and loops
+(forking with :func:`dockyard.shim.monitor.raw_fork`: no CPython at-fork hooks in the child)::
 
     daemon --(SOCK_SEQPACKET: JSON config + SCM_RIGHTS control fd)--> spawner
     spawner: fork -> setsid -> fork -> monitor (re-parented to init; survives the daemon)
@@ -29,8 +30,14 @@ from typing import Any
 
 PR_SET_PDEATHSIG = 1
 PRELOAD = ("dockyard.shim.monitor", "dockyard.shim.drivers", "subprocess", "fcntl", "termios")
+# everything a monitor (and the container init it forks) may import: nothing is imported after
+# the fork, where each new module object would land on private pages
 OPTIONAL_PRELOAD = ("dockyard.runtime", "dockyard.runtime.create", "dockyard.runtime.exec",
-                    "dockyard.linux.seccomp", "dockyard.cgroups")
+                    "dockyard.runtime.start", "dockyard.runtime.kill", "dockyard.runtime.delete",
+                    "dockyard.runtime.hooks", "dockyard.runtime.cgroup", "dockyard.runtime.process",
+                    "dockyard.runtime.rootfs", "dockyard.linux.pty", "dockyard.linux.capabilities",
+                    "dockyard.linux.syscalls", "dockyard.linux.mountflags",
+                    "dockyard.linux.seccomp", "dockyard.linux.seccomp_default", "dockyard.cgroups")
 
 
 class Spawner:
@@ -101,7 +108,7 @@ def _spawner_main(sock: socket.socket) -> None:
     for name in OPTIONAL_PRELOAD:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    from dockyard.shim.monitor import run_monitor
+    from dockyard.shim.monitor import raw_fork, run_monitor
 
     gc.collect()
     gc.freeze()
@@ -119,11 +126,16 @@ def _spawner_main(sock: socket.socket) -> None:
                 os.close(fd)
             continue
         control_fd = fds[0] if fds else -1
-        pid = os.fork()
+        try:
+            pid = raw_fork()
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            continue
         if pid == 0:
             sock.close()
             os.setsid()
-            if os.fork() != 0:
+            if raw_fork() != 0:
                 os._exit(0)
             run_monitor(cfg, control_fd)
         for fd in fds:
