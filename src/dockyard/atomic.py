@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["atomic_write", "atomic_write_json", "fsync_dir"]
 

@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import os
 
-from dockyard.cgroups.base import (
-    BlkioEntry,
-    Cgroup,
-    CgroupStats,
-    CpuStats,
-    MemoryStats,
-    PidsStats,
-    check_path,
-)
+from dockyard.cgroups.base import Cgroup, check_path
 from dockyard.cgroups.devices import DEFAULT_RULES
 from dockyard.cgroups.v1 import CgroupV1
 from dockyard.cgroups.v2 import CgroupV2
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.cgroups.stats import BlkioEntry, CgroupStats, CpuStats, MemoryStats, PidsStats
 
 __all__ = [
     "DEFAULT_RULES",
@@ -45,6 +41,17 @@ __all__ = [
     "detect_mode",
     "open_cgroup",
 ]
+
+
+
+def __getattr__(name: str) -> object:
+    """The stats classes, imported on first use (``dataclasses`` is dear at start-up)."""
+    if name in ("BlkioEntry", "CgroupStats", "CpuStats", "MemoryStats", "PidsStats"):
+        from dockyard.cgroups import stats
+
+        return getattr(stats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ``linux.cgroup`` of the OCI features document (``dockyard-runtime features``).
 FEATURES = {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False}

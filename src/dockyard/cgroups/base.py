@@ -15,77 +15,27 @@ outcomes when a resource cannot be applied, decided per field in v1.py / v2.py:
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from dockyard.errors import Conflict, InvalidArgument, Unsupported
+from dockyard.lazylog import LazyLogger
 
-__all__ = [
-    "BlkioEntry",
-    "Cgroup",
-    "CgroupStats",
-    "CpuStats",
-    "MemoryStats",
-    "PidsStats",
-]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-log = logging.getLogger("dockyard.cgroups")
+    from dockyard.cgroups.stats import CgroupStats
+
+__all__ = ["Cgroup"]
+
+log = LazyLogger("dockyard.cgroups")
 
 # Limits at or above this are "unlimited" (v1 reports PAGE_COUNTER_MAX * PAGE_SIZE).
 UNLIMITED = 1 << 62
-
-
-@dataclass(frozen=True)
-class MemoryStats:
-    usage: int = 0
-    max_usage: int = 0  # v1 max_usage_in_bytes, v2 memory.peak (0 when the kernel lacks it)
-    limit: int | None = None  # None: unlimited
-    cache: int = 0
-    swap_usage: int = 0
-    stats: Mapping[str, int] = field(default_factory=dict)  # memory.stat as read
-
-
-@dataclass(frozen=True)
-class CpuStats:
-    usage_total: int = 0  # nanoseconds
-    usage_percpu: tuple[int, ...] = ()  # nanoseconds (v1 only)
-    usage_kernel: int = 0
-    usage_user: int = 0
-    system_usage: int = 0  # host-wide, nanoseconds, from /proc/stat (Docker's system_cpu_usage)
-    online_cpus: int = 0
-    throttling_periods: int = 0
-    throttled_periods: int = 0
-    throttled_time: int = 0  # nanoseconds
-
-
-@dataclass(frozen=True)
-class PidsStats:
-    current: int = 0
-    limit: int | None = None  # None: unlimited
-
-
-@dataclass(frozen=True)
-class BlkioEntry:
-    major: int
-    minor: int
-    op: str  # Read, Write, Sync, Async, Discard, Total
-    value: int
-
-
-@dataclass(frozen=True)
-class CgroupStats:
-    memory: MemoryStats = MemoryStats()
-    cpu: CpuStats = CpuStats()
-    pids: PidsStats = PidsStats()
-    io_service_bytes: tuple[BlkioEntry, ...] = ()
-    io_serviced: tuple[BlkioEntry, ...] = ()
-    oom_kills: int = 0
 
 
 # ---------------------------------------------------------------- file helpers

@@ -30,10 +30,13 @@ import os
 import struct
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
 
 from dockyard.cgroups.devices import parse_rule
 from dockyard.errors import Internal, Unsupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["attach_device_program", "attached_programs", "device_program"]
 

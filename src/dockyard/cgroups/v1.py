@@ -19,16 +19,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from dockyard.cgroups import devices as devrules
 from dockyard.cgroups.base import (
-    BlkioEntry,
     Cgroup,
-    CgroupStats,
-    CpuStats,
-    MemoryStats,
-    PidsStats,
     host_cpu_usage_ns,
     limit_or_none,
     log,
@@ -42,6 +36,12 @@ from dockyard.cgroups.base import (
     write_optional,
 )
 from dockyard.errors import Internal, InvalidArgument, Unsupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.cgroups.stats import BlkioEntry, CgroupStats, CpuStats, MemoryStats, PidsStats
 
 __all__ = ["CgroupV1"]
 
@@ -332,12 +332,16 @@ class CgroupV1(Cgroup):
         return []
 
     def stats(self) -> CgroupStats:
+        from dockyard.cgroups.stats import CgroupStats
+
         return CgroupStats(memory=self._memory_stats(), cpu=self._cpu_stats(), pids=self._pids_stats(),
                            io_service_bytes=self._blkio("io_service_bytes_recursive"),
                            io_serviced=self._blkio("io_serviced_recursive"),
                            oom_kills=self.oom_kill_count())
 
     def _memory_stats(self) -> MemoryStats:
+        from dockyard.cgroups.stats import MemoryStats
+
         d = self._hierarchies.get("memory")
         if d is None:
             return MemoryStats()
@@ -354,6 +358,8 @@ class CgroupV1(Cgroup):
         )
 
     def _cpu_stats(self) -> CpuStats:
+        from dockyard.cgroups.stats import CpuStats
+
         acct = self._hierarchies.get("cpuacct")
         cpu = self._hierarchies.get("cpu")
         percpu: tuple[int, ...] = ()
@@ -374,6 +380,8 @@ class CgroupV1(Cgroup):
         )
 
     def _pids_stats(self) -> PidsStats:
+        from dockyard.cgroups.stats import PidsStats
+
         d = self._hierarchies.get("pids")
         if d is None:
             return PidsStats()
@@ -393,6 +401,8 @@ class CgroupV1(Cgroup):
 
 def parse_blkio(text: str) -> tuple[BlkioEntry, ...]:
     """``8:0 Read 4096`` lines (the trailing ``Total N`` line has no device and is skipped)."""
+    from dockyard.cgroups.stats import BlkioEntry
+
     out = []
     for line in text.splitlines():
         parts = line.split()

@@ -25,17 +25,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from dockyard.cgroups import devices as devrules
 from dockyard.cgroups import ebpf
 from dockyard.cgroups.base import (
-    BlkioEntry,
     Cgroup,
-    CgroupStats,
-    CpuStats,
-    MemoryStats,
-    PidsStats,
     host_cpu_usage_ns,
     limit_or_none,
     log,
@@ -49,6 +43,12 @@ from dockyard.cgroups.base import (
     write_optional,
 )
 from dockyard.errors import Internal, InvalidArgument, Unsupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.cgroups.stats import BlkioEntry, CgroupStats
 
 __all__ = ["CgroupV2", "blkio_weight_to_io_weight", "shares_to_weight", "swap_to_v2"]
 
@@ -279,6 +279,8 @@ class CgroupV2(Cgroup):
         return read_procs(self.dir, recursive) if self.exists() else []
 
     def stats(self) -> CgroupStats:
+        from dockyard.cgroups.stats import CgroupStats, CpuStats, MemoryStats, PidsStats
+
         stat = read_kv(self._f("memory.stat"))
         memory = MemoryStats(
             usage=read_int(self._f("memory.current")) or 0,
@@ -308,6 +310,8 @@ class CgroupV2(Cgroup):
 
 def parse_io_stat(text: str) -> tuple[tuple[BlkioEntry, ...], tuple[BlkioEntry, ...]]:
     """``8:0 rbytes=1 wbytes=2 rios=3 wios=4 ...`` -> (bytes entries, ios entries), v1-shaped."""
+    from dockyard.cgroups.stats import BlkioEntry
+
     nbytes: list[BlkioEntry] = []
     nios: list[BlkioEntry] = []
     for line in text.splitlines():

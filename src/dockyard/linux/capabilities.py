@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import cache
 
 from dockyard.errors import Internal, InvalidArgument
+from dockyard.lazylog import LazyLogger
 
 __all__ = [
     "CAPABILITIES",
@@ -52,7 +51,7 @@ __all__ = [
     "to_mask",
 ]
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 # linux/capability.h, in number order (index == capability number).
 CAPABILITIES: tuple[str, ...] = (
@@ -88,15 +87,38 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
-@dataclass(frozen=True)
 class CapSets:
-    """The five capability sets of a process, as sets of names."""
+    """The five capability sets of a process, as sets of names (immutable, hashable; a plain
+    class because ``dataclasses`` costs ~5 ms of import in the container init)."""
 
-    bounding: frozenset[str] = frozenset()
-    effective: frozenset[str] = frozenset()
-    permitted: frozenset[str] = frozenset()
-    inheritable: frozenset[str] = frozenset()
-    ambient: frozenset[str] = frozenset()
+    __slots__ = SETS
+    bounding: frozenset[str]
+    effective: frozenset[str]
+    permitted: frozenset[str]
+    inheritable: frozenset[str]
+    ambient: frozenset[str]
+
+    def __init__(self, bounding: frozenset[str] = frozenset(),
+                 effective: frozenset[str] = frozenset(), permitted: frozenset[str] = frozenset(),
+                 inheritable: frozenset[str] = frozenset(),
+                 ambient: frozenset[str] = frozenset()) -> None:
+        for name, value in zip(SETS, (bounding, effective, permitted, inheritable, ambient), strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def _values(self) -> tuple[frozenset[str], ...]:
+        return tuple(getattr(self, s) for s in SETS)
+
+    def __repr__(self) -> str:
+        return "CapSets(" + ", ".join(f"{s}={getattr(self, s)!r}" for s in SETS) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if type(other) is CapSets else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
 
 
 def last_cap() -> int:
@@ -246,7 +268,7 @@ def apply(bounding: Iterable[str], effective: Iterable[str], permitted: Iterable
     """Set all five sets, switching user in the middle if ``switch_user`` is given.
 
     bounding -> KEEPCAPS on -> switch_user() -> KEEPCAPS off -> capset + ambient.
-    Pass names already filtered by :func:`resolve` (``apply(**dataclasses.asdict(sets))``).
+    Pass names already filtered by :func:`resolve` (``sets.bounding``, ``sets.effective``, ...).
     """
     apply_bounding(bounding)
     if switch_user is not None:

@@ -7,10 +7,12 @@ starts with the JSON path of the offending field, e.g. ``process.args: must not 
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "HOOK_NAMES",
@@ -79,6 +81,8 @@ _DEFAULT: dict[str, Any] = {
 def default_spec(*, rootless: bool = False) -> dict[str, Any]:
     """The config ``dockyard-runtime spec`` writes: runc's defaults, plus a cgroup namespace,
     minus runc's ambient capabilities (they cannot be raised without being inheritable)."""
+    import copy  # here: only `spec` needs it, and every runtime start imports this module
+
     spec = copy.deepcopy(_DEFAULT)
     if rootless:
         spec["linux"]["namespaces"].append({"type": "user"})

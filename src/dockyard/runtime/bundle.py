@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci import runtime_spec
 from dockyard.runtime.paths import resolve_in_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["Bundle", "load_bundle"]
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
-
-if TYPE_CHECKING:
-    from dockyard.linux.syscalls import Syscalls
 
 from dockyard.linux import libc
 from dockyard.runtime.namespaces import NAMESPACES, join_order, new_flags
 from dockyard.runtime.sync import Channel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from dockyard.linux.syscalls import Syscalls
 
 __all__ = ["ExecPlan", "InitPlan", "run_child", "stage1_create", "stage1_exec"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict
 from dockyard.linux import proc
@@ -21,7 +20,10 @@ from dockyard.runtime.cgroup import cgroup_path, open_cg
 from dockyard.runtime.child import InitPlan, stage1_create
 from dockyard.runtime.spawn import Spawn
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.runtime.runtime import Runtime
 
 __all__ = ["create"]

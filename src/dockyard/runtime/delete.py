@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import TYPE_CHECKING
 
 from dockyard.errors import Conflict, ContainerNotFound
 from dockyard.runtime import state as st
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.runtime.runtime import Runtime
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict
 from dockyard.oci import runtime_spec
@@ -13,7 +12,10 @@ from dockyard.runtime.child import ExecPlan, stage1_exec
 from dockyard.runtime.create import compile_seccomp
 from dockyard.runtime.spawn import Spawn
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.runtime.runtime import Runtime
 
 __all__ = ["exec_process"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import TYPE_CHECKING
 
 from dockyard.errors import Conflict, InvalidArgument
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.runtime.runtime import Runtime
 

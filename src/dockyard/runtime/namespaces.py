@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dockyard.linux import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["NAMESPACES", "join_order", "new_flags"]
 

@@ -15,9 +15,13 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Callable
-from typing import Any
 
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["Prepared", "find_executable", "prepare_process", "reset_signals"]
 

@@ -23,12 +23,15 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 from dockyard.linux import mountflags as mf
-from dockyard.linux.syscalls import Syscalls
 from dockyard.runtime.paths import resolve_in_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.linux.syscalls import Syscalls
 
 __all__ = ["DEFAULT_DEVICES", "RootfsPlan", "pivot", "prepare_rootfs"]
 
@@ -49,18 +52,50 @@ _KEEP_FLAGS = mf.MS_NOSUID | mf.MS_NODEV | mf.MS_NOEXEC | mf.MS_NOATIME | mf.MS_
 _DEV_KIND = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
-@dataclass(frozen=True)
+_PLAN_FIELDS = ("rootfs", "bundle", "mounts", "devices", "masked_paths", "readonly_paths",
+                "propagation", "in_userns", "cgroup_dirs", "sysctl")  # in __init__'s order
+
+
 class RootfsPlan:
+    """What :func:`prepare_rootfs` mounts (immutable; a plain class: ``dataclasses`` costs
+    ~5 ms of import in the container init)."""
+
+    __slots__ = _PLAN_FIELDS
     rootfs: str                                  # absolute, resolved
     bundle: str                                  # relative mount sources are relative to it
     mounts: tuple[dict[str, Any], ...]
-    devices: tuple[dict[str, Any], ...] = ()
-    masked_paths: tuple[str, ...] = ()
-    readonly_paths: tuple[str, ...] = ()
-    propagation: str = "rprivate"
-    in_userns: bool = False
-    cgroup_dirs: tuple[tuple[str, str], ...] = ()  # (name under /sys/fs/cgroup, host directory)
-    sysctl: tuple[tuple[str, str], ...] = ()
+    devices: tuple[dict[str, Any], ...]
+    masked_paths: tuple[str, ...]
+    readonly_paths: tuple[str, ...]
+    propagation: str
+    in_userns: bool
+    cgroup_dirs: tuple[tuple[str, str], ...]     # (name under /sys/fs/cgroup, host directory)
+    sysctl: tuple[tuple[str, str], ...]
+
+    def __init__(self, rootfs: str, bundle: str, mounts: tuple[dict[str, Any], ...],
+                 devices: tuple[dict[str, Any], ...] = (), masked_paths: tuple[str, ...] = (),
+                 readonly_paths: tuple[str, ...] = (), propagation: str = "rprivate",
+                 in_userns: bool = False, cgroup_dirs: tuple[tuple[str, str], ...] = (),
+                 sysctl: tuple[tuple[str, str], ...] = ()) -> None:
+        for name, value in zip(_PLAN_FIELDS, (rootfs, bundle, mounts, devices, masked_paths,
+                                                readonly_paths, propagation, in_userns,
+                                                cgroup_dirs, sysctl), strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in _PLAN_FIELDS)
+        return f"RootfsPlan({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not RootfsPlan:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _PLAN_FIELDS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in _PLAN_FIELDS))
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], rootfs: str, bundle: str, *, in_userns: bool,

@@ -12,9 +12,13 @@ import os
 import select
 import signal
 import sys
-from typing import Any
 
 from dockyard.linux import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["exec_and_wait", "process_from_flags", "run"]
 

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from dockyard.errors import Unsupported
 from dockyard.runtime import state as st
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["DEFAULT_ROOT", "Runtime"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import select
-from typing import TYPE_CHECKING
 
 from dockyard.errors import Conflict, Internal
 from dockyard.runtime import state as st
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.runtime.runtime import Runtime
 

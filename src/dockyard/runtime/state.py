@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from dockyard.atomic import atomic_write_json
 from dockyard.errors import ContainerNotFound, InvalidArgument
 from dockyard.linux import proc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["ContainerState", "Record", "derive_status", "load_record", "save_record",
            "validate_id"]
