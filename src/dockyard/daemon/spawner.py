@@ -108,8 +108,10 @@ def _spawner_main(sock: socket.socket) -> None:
     for name in OPTIONAL_PRELOAD:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    from dockyard.shim.monitor import raw_fork, run_monitor
+    from dockyard.shim.monitor import raw_fork, run_monitor, warm_up
 
+    with contextlib.suppress(Exception):
+        warm_up()
     gc.collect()
     gc.freeze()
     while True:

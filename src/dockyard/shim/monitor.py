@@ -710,6 +710,43 @@ class Monitor:
                 conn.sock.sendall(bytes(conn.out))
 
 
+def warm_up(rounds: int = 16) -> None:
+    """Run a monitor's set-up and request path a few times in the spawner, before any fork.
+
+    CPython 3.11 rewrites a function's bytecode in place during its first runs (warm-up
+    counters, then specialised instructions). Done once in the spawner, those writes land on
+    pages every monitor then shares, instead of on private copies in each (~0.1 MB each).
+    Touches no files; every fd it opens is closed again.
+    """
+    cfg = {"id": "warm-up", "bundle": "/nonexistent", "state_dir": "/nonexistent",
+           "record_dir": "/nonexistent", "runtime": {"root": "/nonexistent"},
+           "log": {"path": os.devnull}}
+    for _ in range(rounds):
+        ours, peer = socket.socketpair()
+        mon = Monitor(cfg, ours.detach())
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            assert mon.control is not None
+            mon._register_conn(mon.control)
+            peer.sendall(protocol.encode({"op": "state", "seq": 1}))
+            mon._conn_readable(mon.control)
+            mon.event({"event": "warm-up"})
+            protocol.decode(peer.recv(READ_SIZE).split(b"\n")[0])
+            sess = Session("init", False)
+            mon._add_output(sess, out_r, protocol.STDOUT)
+            os.write(out_w, b"warm-up\n")
+            mon._read_output(sess, out_r)  # one json-file log line, to /dev/null
+        finally:
+            for conn in list(mon.conns.values()):
+                mon._close_conn(conn)
+            mon.sel.close()
+            if mon.log is not None:
+                mon.log.close()
+            for fd in (mon.wake_r, mon.wake_w, out_r, out_w):
+                os.close(fd)
+            peer.close()
+
+
 def run_monitor(cfg: dict[str, Any], control_fd: int) -> None:
     """Entry point in the freshly forked monitor; never returns."""
     code = 0
@@ -756,4 +793,4 @@ def _open_fds() -> list[int]:
         return list(range(3, 1024))
 
 
-__all__ = ["Monitor", "exit_code_of", "run_monitor"]
+__all__ = ["Monitor", "exit_code_of", "raw_fork", "run_monitor", "warm_up"]
