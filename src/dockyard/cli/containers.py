@@ -4,10 +4,7 @@ update, port."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from collections.abc import Callable, Iterable
 
 from dockyard.cli.context import Context, Parser, StatusError
 from dockyard.cli.format import (
@@ -28,6 +25,7 @@ from dockyard.errors import DockyardError
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 __all__ = ["container_row", "copy_output", "for_each", "format_ports", "kill", "logs", "pause",
@@ -103,7 +101,7 @@ def container_row(c: dict[str, Any], *, trunc: bool = True,
     return {
         "ID": short_id(c["Id"]) if trunc else c["Id"],
         "Image": image,
-        "Command": json.dumps(command, ensure_ascii=False),
+        "Command": _json_text(command),
         "CreatedAt": format_local_time(created),
         "RunningFor": ago(created, now),
         "Ports": format_ports(c.get("Ports")),
@@ -243,7 +241,7 @@ def wait(ctx: Context, args: list[str]) -> int:
 def top(ctx: Context, args: list[str]) -> int:
     p = Parser(ctx, "top", "CONTAINER [ps OPTIONS]", "Display the running processes of a container")
     p.add_argument("container")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER)  # ps's own flags pass through
+    p.add_argument("ps_args", nargs="...")  # REMAINDER: ps's own flags pass through
     ns = p.parse(args)
     reply = ctx.client.get(f"/containers/{quote(ns.container)}/top",
                            ps_args=" ".join(ns.ps_args) or None)
@@ -427,3 +425,9 @@ def _host_port(binding: dict[str, str]) -> str:
     ip = binding.get("HostIp") or "0.0.0.0"
     ip = f"[{ip}]" if ":" in ip else ip
     return f"{ip}:{binding.get('HostPort', '')}"
+
+
+def _json_text(value: Any) -> str:
+    import json  # here, not at the top: rm and run -d never need it
+
+    return json.dumps(value, ensure_ascii=False)

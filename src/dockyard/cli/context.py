@@ -6,13 +6,13 @@ read ``sys.*`` or ``os.environ`` themselves, which is what makes in-process test
 
 from __future__ import annotations
 
-import argparse
 import os
-from collections.abc import Mapping
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    from argparse import Namespace
+    from collections.abc import Mapping
     from typing import IO, Any, NoReturn
 
     from dockyard.client.api import Client
@@ -131,73 +131,48 @@ def _binary(stream: Any) -> Any:
     return getattr(stream, "buffer", stream)
 
 
-# argparse wraps every message in gettext, and each gettext call searches the disk for a
-# catalogue (and imports locale): ~30 calls per command line. The CLI speaks English only.
-argparse._ = lambda message: message  # type: ignore[attr-defined]
-argparse.ngettext = (  # type: ignore[attr-defined]
-    lambda singular, plural, n: singular if n == 1 else plural)
+class Parser:
+    """A command's flags, declared with argparse's ``add_argument`` and parsed with docker's
+    manners: usage errors exit 125, help goes to our stdout.
 
-
-class _Formatter(argparse.HelpFormatter):
-    """A fixed width: argparse would import shutil (and with it bz2, lzma, ...) to ask the
-    terminal, once per add_argument."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=100, max_help_position=30)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with docker's manners: usage errors exit 125, help goes to our stdout."""
+    A well-formed command line is parsed by :func:`dockyard.cli.flags.fast_parse` (argparse's
+    results, without importing argparse and with it ``re`` and ``enum``: ~5 ms of start-up);
+    anything else — help, a usage error, a construct the fast path does not take — is handed
+    to argparse itself (:mod:`dockyard.cli.argparser`), so messages stay argparse's.
+    """
 
     def __init__(self, ctx: Context, command: str, usage: str, description: str = "", *,
                  short_help: bool = True) -> None:
-        super().__init__(prog=f"dockyard {command}", usage=f"dockyard {command} {usage}",
-                         description=description, add_help=False, allow_abbrev=False,
-                         formatter_class=_Formatter)
         self.ctx = ctx
         self.command = command
+        self.usage = f"dockyard {command} {usage}"
+        self.description = description
+        self.specs: list[tuple[tuple[str, ...], dict[str, Any]]] = []
         flags = ("-h", "--help") if short_help else ("--help",)  # run: -h is --hostname
         self.add_argument(*flags, action="store_true", help="Print usage")
 
-    def parse(self, args: list[str]) -> argparse.Namespace:
-        ns = self.parse_args(args)
-        if ns.help:
-            self.ctx.out(self.format_help())
-            raise StatusError(0)
-        return ns
+    def add_argument(self, *names: str, **kwargs: Any) -> None:
+        self.specs.append((names, kwargs))
 
-    def error(self, message: str) -> NoReturn:
-        """Translate argparse's complaints into docker's words."""
-        usage = self.usage or ""
-        quoted = f"'dockyard {self.command}'"
-        if message.startswith("unrecognized arguments: "):
-            token = message.split(": ", 1)[1].split()[0]
-            if token.startswith("--"):
-                raise UsageError(f"unknown flag: {token.split('=')[0]}", self.command, usage=usage)
-            if token.startswith("-") and len(token) > 1:
-                raise UsageError(f"unknown shorthand flag: '{token[1]}' in {token}",
-                                 self.command, usage=usage)
-            allowed = [a for a in self._actions if not a.option_strings]
-            what = (f"requires at most {len(allowed)} argument{'s' * (len(allowed) > 1)}"
-                    if allowed else "accepts no arguments")
-            raise UsageError(f"dockyard: {quoted} {what}", self.command, usage=usage, status=1)
-        if message.startswith("the following arguments are required"):
-            positionals = [a for a in self._actions if not a.option_strings]
-            at_least = any(a.nargs in ("+", "*", argparse.REMAINDER) for a in positionals)
-            self.requires(sum(1 for a in positionals
-                              if a.nargs not in ("?", "*", argparse.REMAINDER)), at_least)
-        if message.startswith("argument ") and "expected one argument" in message:
-            flag = message.split()[1].rstrip(":").split("/")[-1]
-            raise UsageError(f"flag needs an argument: {flag}", self.command, usage=usage)
-        raise UsageError(message, self.command, usage=usage)
+    def parse(self, args: list[str]) -> Namespace:
+        from dockyard.cli.flags import fast_parse
+
+        ns = fast_parse(self.specs, args)
+        if ns is not None and not ns.help:  # type: ignore[attr-defined]
+            return ns  # type: ignore[return-value]  # the same attributes
+        from dockyard.cli.argparser import ArgParser
+
+        parser = ArgParser(self)
+        parsed: Namespace = parser.parse_args(args)
+        if getattr(parsed, "help", False):
+            self.ctx.out(parser.format_help())
+            raise StatusError(0)
+        return parsed
 
     def requires(self, count: int, at_least: bool = True) -> NoReturn:
         """``docker: 'docker rm' requires at least 1 argument`` (exit 1)."""
         what = f"at least {count}" if at_least else str(count)
         noun = "argument" if count == 1 else "arguments"
         raise UsageError(f"dockyard: 'dockyard {self.command}' requires {what} {noun}",
-                         self.command, usage=self.usage or "", status=1,
+                         self.command, usage=self.usage, status=1,
                          hint="See" if at_least else "Run")  # docker's own inconsistency
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise StatusError(status, (message or "").rstrip())

@@ -12,27 +12,25 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
-from collections.abc import Mapping
 
 from dockyard.cli.context import Parser, UsageError
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["add_create_flags", "build_create", "parse_bytes", "parse_cpus", "parse_duration",
            "parse_restart"]
 
-_BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)?$", re.I)
-
-
 def parse_bytes(text: str) -> int:
     """go-units RAMInBytes: ``512m`` -> 536870912 (binary multiples)."""
-    m = _BYTES.match(text.strip())
+    import re  # here, not at the top: most command lines have no size (re costs ~3 ms)
+
+    m = re.match(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)?$", text.strip(), re.I)
     if not m:
         raise UsageError(f"invalid size: '{text}'")
     mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -48,6 +46,8 @@ def parse_cpus(text: str) -> int:
 
 def parse_duration(text: str) -> int:
     """A Go duration (``1m30s``, ``500ms``) -> nanoseconds."""
+    import re
+
     units = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
              "h": 3600 * 10**9}
     parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
@@ -143,7 +143,7 @@ def add_create_flags(p: Parser) -> None:
     a("--detach-keys", help="Override the key sequence for detaching a container")
     a("-q", "--quiet", action="store_true", help="Suppress the pull output")
     a("image", metavar="IMAGE")
-    a("command", nargs=argparse.REMAINDER, metavar="[COMMAND] [ARG...]")
+    a("command", nargs="...", metavar="[COMMAND] [ARG...]")  # argparse.REMAINDER
 
 
 def _kv_list(values: list[str], what: str) -> dict[str, str]:

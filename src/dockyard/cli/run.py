@@ -17,9 +17,7 @@ with ``detachKeys``.
 
 from __future__ import annotations
 
-import argparse
 import os
-from collections.abc import Callable
 
 from dockyard.cli.context import Context, Parser, StatusError, UsageError
 from dockyard.cli.session import (
@@ -36,6 +34,8 @@ from dockyard.errors import DockyardError, ImageNotFound
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["attach", "create", "exec", "run", "start"]
@@ -287,7 +287,7 @@ def exec(ctx: Context, args: list[str]) -> int:
     p.add_argument("--privileged", action="store_true", help="Give extended privileges")
     p.add_argument("--detach-keys", help="Override the key sequence for detaching")
     p.add_argument("container")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs="...")  # argparse.REMAINDER
     ns = p.parse(args)
     if not ns.command:
         p.requires(2)

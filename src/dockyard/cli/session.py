@@ -9,9 +9,6 @@ the sequence, so detaching works whatever the daemon does with ``detachKeys``.
 from __future__ import annotations
 
 import os
-import signal
-import threading
-from collections.abc import Callable
 
 from dockyard.cli.context import Context, StatusError, UsageError
 from dockyard.client.streams import STDERR, SYSERR, Hijacked
@@ -21,6 +18,7 @@ from dockyard.errors import DockyardError
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["DEFAULT_DETACH_KEYS", "Session", "Waiter", "parse_detach_keys", "proxy_signals",
@@ -67,6 +65,8 @@ class Session:
         if not self.stdin:
             self.conn.close_write()
             return
+        import threading  # here, not at the top: `run -d` and `rm` never need it
+
         threading.Thread(target=self._copy_input, name="stdin", daemon=True).start()
 
     def _read_stdin(self) -> Callable[[], bytes]:
@@ -182,6 +182,9 @@ def watch_resize(ctx: Context, resize: Callable[[int, int], None]) -> Callable[[
                 return
             time.sleep((attempt + 1) * 0.01)
 
+    import signal
+    import threading
+
     if not do_resize():
         threading.Thread(target=first_resize, name="resize", daemon=True).start()
     if threading.current_thread() is not threading.main_thread():
@@ -195,6 +198,9 @@ def watch_resize(ctx: Context, resize: Callable[[int, int], None]) -> Callable[[
 
 def proxy_signals(ctx: Context, container: str) -> Callable[[], None]:
     """Forward SIGINT/SIGTERM/SIGHUP... to the container (docker's --sig-proxy)."""
+    import signal
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     client = ctx.client.clone()
@@ -228,6 +234,8 @@ class Waiter:
     def __init__(self, ctx: Context, container: str, condition: str) -> None:
         self.result: dict[str, Any] | None = None
         self.error: DockyardError | None = None
+        import threading
+
         self._client = ctx.client.clone()
         self._registered = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(container, condition),
@@ -236,12 +244,13 @@ class Waiter:
         self._registered.wait(self.REGISTER_TIMEOUT)
 
     def _run(self, container: str, condition: str) -> None:
-        import json
+        from dockyard.client import fastjson
+
         try:
             resp = self._client.request("POST", f"/containers/{quote(container)}/wait",
                                         {"condition": condition})
             self._registered.set()
-            self.result = json.loads(resp.read() or b"{}")
+            self.result = fastjson.loads(resp.read() or b"{}")
         except DockyardError as exc:
             self.error = exc
         except ValueError as exc:

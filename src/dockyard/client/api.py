@@ -12,10 +12,8 @@ for a second concurrent request (``wait`` while attached, a hijacked stream).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
-
 from dockyard import errors
+from dockyard.client import fastjson
 from dockyard.client.streams import Hijacked, json_stream
 from dockyard.client.transport import Endpoint, connect, parse_host
 from dockyard.client.wire import Connection, Response, quote, urlencode
@@ -23,6 +21,7 @@ from dockyard.client.wire import Connection, Response, quote, urlencode
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
     from typing import Any
 
     Params = Mapping[str, Any] | list[tuple[str, str]] | None
@@ -78,7 +77,7 @@ def encode_params(params: Params) -> str:
         if isinstance(value, bool):
             items.append((key, "1" if value else "0"))
         elif isinstance(value, (dict, list)):
-            items.append((key, json.dumps(value, separators=(",", ":"))))
+            items.append((key, fastjson.dumps(value, compact=True)))
         else:
             items.append((key, str(value)))
     return "?" + urlencode(items) if items else ""
@@ -142,7 +141,7 @@ class Client:
             hdrs.update(headers)
         payload: Any = body
         if isinstance(body, (dict, list)):
-            payload = json.dumps(body).encode()
+            payload = fastjson.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         url = self._url(path, params, versioned)
         for attempt in (0, 1):
@@ -187,7 +186,7 @@ class Client:
         if not data.strip():
             return None
         try:
-            return json.loads(data)
+            return fastjson.loads(data)
         except ValueError:
             return data.decode(errors="replace")
 
@@ -330,7 +329,7 @@ class Client:
 def _message_text(raw: bytes) -> str:
     text = raw.decode(errors="replace").strip()
     try:
-        doc = json.loads(text)
+        doc = fastjson.loads(text)
     except ValueError:
         return text
     if isinstance(doc, dict) and "message" in doc:

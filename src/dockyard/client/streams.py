@@ -22,14 +22,16 @@ daemon keeps sending output.
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket
 import struct
-from collections.abc import Callable, Iterator
+
+from dockyard.client import fastjson
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    from _socket import socket
+    from collections.abc import Callable, Iterator
     from typing import Any, Protocol
 
 __all__ = ["STDERR", "STDIN", "STDOUT", "FrameDemuxer", "Hijacked", "demux", "json_stream", "raw"]
@@ -93,7 +95,6 @@ def raw(read: Callable[[int], bytes], chunk: int = 32768) -> Iterator[tuple[int,
 
 def json_stream(read: Callable[[int], bytes], chunk: int = 65536) -> Iterator[Any]:
     """Decode concatenated JSON values as they arrive; whitespace between them is skipped."""
-    decoder = json.JSONDecoder()
     buf = ""
     pending = b""
     while True:
@@ -115,15 +116,15 @@ def json_stream(read: Callable[[int], bytes], chunk: int = 65536) -> Iterator[An
                 buf = ""
                 break
             try:
-                value, end = decoder.raw_decode(stripped)
-            except json.JSONDecodeError:
+                value, end = fastjson.raw_decode(stripped)
+            except ValueError:  # json.JSONDecodeError: incomplete so far
                 buf = stripped
                 break
             yield value
             buf = stripped[end:]
     tail = (buf + pending.decode(errors="replace")).strip()
     if tail:
-        yield json.loads(tail)
+        yield fastjson.loads(tail)
 
 
 class Hijacked:
@@ -133,7 +134,7 @@ class Hijacked:
     hold the first output bytes); writes go straight to ``sock``.
     """
 
-    def __init__(self, sock: socket.socket, reader: Readable | None = None) -> None:
+    def __init__(self, sock: socket, reader: Readable | None = None) -> None:
         self.sock = sock
         self._reader = reader
 
@@ -151,7 +152,7 @@ class Hijacked:
     def close_write(self) -> None:
         """Half-close: the daemon sees stdin's EOF but keeps sending output."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 

@@ -17,12 +17,12 @@ headers of a hijacked reply are never lost.
 from __future__ import annotations
 
 import io
-import socket
-from collections.abc import Iterable, Mapping
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 
 if TYPE_CHECKING:
+    from _socket import socket
+    from collections.abc import Iterable, Mapping
     from typing import Any
 
 __all__ = ["Connection", "ProtocolError", "Response", "quote", "urlencode"]
@@ -168,9 +168,9 @@ class Response:
 class Connection:
     """One socket, one request at a time; reused while replies say keep-alive."""
 
-    def __init__(self, sock: socket.socket, host_header: str) -> None:
+    def __init__(self, sock: socket, host_header: str) -> None:
         self.sock = sock
-        self.rfile: io.BufferedReader = sock.makefile("rb")
+        self.rfile = io.BufferedReader(_SocketReader(sock))
         self.host_header = host_header
         self.reusable = False
         self.closed = False
@@ -213,6 +213,24 @@ class Connection:
                 self.rfile.close()
             finally:
                 self.sock.close()
+
+
+class _SocketReader(io.RawIOBase):
+    """What ``socket.makefile("rb")`` wraps in a BufferedReader, for a plain ``_socket``
+    object too (the ``socket`` module costs start-up: it builds enums of every constant).
+    Closing it leaves the socket open; :meth:`Connection.close` closes both."""
+
+    def __init__(self, sock: socket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return int(self._sock.recv_into(buffer))
+
+    def fileno(self) -> int:
+        return int(self._sock.fileno())
 
 
 def _iter_body(body: Any) -> Iterable[bytes]:
