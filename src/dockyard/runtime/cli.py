@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(usage())
         return 0
+    if verb in ("create", "run"):
+        from dockyard.runtime.cgroup import warm_migration_lock
+
+        warm_migration_lock()  # overlap the kernel's wait with the imports below
     log = _Log(args.log, args.log_format)
     try:
         from dockyard.runtime.runtime import Runtime

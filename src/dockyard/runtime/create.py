@@ -16,7 +16,7 @@ from dockyard.errors import Conflict
 from dockyard.linux import proc
 from dockyard.runtime import state as st
 from dockyard.runtime.bundle import Bundle, load_bundle
-from dockyard.runtime.cgroup import cgroup_path, open_cg
+from dockyard.runtime.cgroup import cgroup_path, open_cg, stop_warming
 from dockyard.runtime.child import InitPlan, stage1_create
 from dockyard.runtime.spawn import Spawn
 
@@ -87,6 +87,7 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
             cg.create()
             cg.set((spec.get("linux") or {}).get("resources") or {})
             cg.apply(spawn.s1)
+            stop_warming()  # the init is placed (runtime.cgroup: warm_migration_lock)
         pid = _handshake(rt, spawn, container_id, bundle, console)
         start_time = proc.start_time(pid)
         if start_time is None:
