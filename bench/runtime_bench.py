@@ -1,6 +1,6 @@
 """Benchmark: the same busybox bundle run by dockyard-runtime, runc and crun, in turn.
 
-    .venv/bin/python bench/runtime_bench.py [--runs 20]
+    .venv/bin/python bench/runtime_bench.py [--runs 20] [--gap MS]
 
 Each round runs ``<runtime> --root <tmp> run --bundle <bundle> <id>`` (command ``true``) once
 per runtime, round-robin so machine noise hits all three alike; medians and ratios to runc
@@ -104,6 +104,9 @@ def breakdown(bundle: str, state: str, runs: int) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--gap", type=float, default=0.0, metavar="MS",
+                    help="pause before each run, so none starts while the cgroup lock is still "
+                         "warm from the previous one (docs/runtime.md, Performance)")
     opts = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
@@ -126,6 +129,7 @@ def main() -> int:
         times: dict[str, list[float]] = {n: [] for n in runtimes}
         for i in range(opts.runs):
             for name, binary in runtimes.items():
+                time.sleep(opts.gap / 1000)
                 root = os.path.join(base, f"state-{name}")
                 times[name].append(time_run([binary, "--root", root, "run", "--bundle", bundle,
                                              f"b{i}"]))
