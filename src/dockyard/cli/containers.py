@@ -59,6 +59,49 @@ def for_each(ctx: Context, names: Iterable[str], action: Callable[[str], Any],
     return 1 if failed else 0
 
 
+def for_each_parallel(ctx: Context, names: Iterable[str],
+                      action: Callable[[Context, str], Any], echo: bool = True,
+                      limit: int = 50) -> int:
+    """:func:`for_each`, with the actions run at once (``limit`` at a time, each thread on its
+    own connection) as the docker CLI's parallelOperation does for rm, stop, kill, pause and
+    unpause; results are reported in the order given, as they come in."""
+    import threading
+
+    names = list(names)
+    results: list[BaseException | None] = [None] * len(names)
+    done = [threading.Event() for _ in names]
+    lock = threading.Lock()
+    queue = iter(range(len(names)))
+
+    def worker(sub: Context) -> None:
+        try:
+            while True:
+                with lock:
+                    i = next(queue, None)
+                if i is None:
+                    return
+                try:
+                    action(sub, names[i])
+                except BaseException as exc:  # reported (or re-raised) by the main thread
+                    results[i] = exc
+                finally:
+                    done[i].set()
+        finally:
+            sub.close()
+
+    for _ in range(min(limit, len(names))):
+        threading.Thread(target=worker, args=(ctx.fork(),), daemon=True).start()
+
+    def report(i: int) -> None:
+        done[i].wait()
+        exc = results[i]
+        if exc is not None:
+            raise exc
+
+    order = iter(range(len(names)))
+    return for_each(ctx, names, lambda _name: report(next(order)), echo)
+
+
 def format_ports(ports: list[dict[str, Any]] | None) -> str:
     out = []
     for p in sorted(ports or [], key=lambda p: (p.get("PrivatePort", 0), p.get("IP", ""))):
@@ -176,14 +219,17 @@ def copy_output(ctx: Context, read: Callable[[int], bytes], tty: bool) -> None:
 
 def _simple(command: str, usage: str, description: str,
             act: Callable[[Context, Any, str], Any],
-            extra: Callable[[Parser], None] | None = None, echo: bool = True
-            ) -> Callable[[Context, list[str]], int]:
+            extra: Callable[[Parser], None] | None = None, echo: bool = True,
+            parallel: bool = False) -> Callable[[Context, list[str]], int]:
     def run(ctx: Context, args: list[str]) -> int:
         p = Parser(ctx, command, usage, description)
         if extra:
             extra(p)
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         ns = p.parse(args)
+        if parallel and len(ns.containers) > 1:
+            return for_each_parallel(ctx, ns.containers, lambda sub, name: act(sub, ns, name),
+                                     echo)
         return for_each(ctx, ns.containers, lambda name: act(ctx, ns, name), echo)
     run.__name__ = command
     return run
@@ -197,7 +243,8 @@ def _time_flag(p: Parser) -> None:
 
 stop = _simple("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
                lambda ctx, ns, n: ctx.client.post(f"/containers/{quote(n)}/stop", t=ns.time,
-                                                  signal=ns.signal), _time_flag)
+                                                  signal=ns.signal), _time_flag,
+               parallel=True)
 restart = _simple("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
                   lambda ctx, ns, n: ctx.client.post(f"/containers/{quote(n)}/restart", t=ns.time,
                                                      signal=ns.signal), _time_flag)
@@ -207,11 +254,13 @@ def _signal_flag(p: Parser) -> None:
 
 kill = _simple("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers",
                lambda ctx, ns, n: ctx.client.kill(n, ns.signal),
-               _signal_flag)
+               _signal_flag, parallel=True)
 pause = _simple("pause", "CONTAINER [CONTAINER...]", "Pause all processes within containers",
-                lambda ctx, ns, n: ctx.client.post(f"/containers/{quote(n)}/pause"))
+                lambda ctx, ns, n: ctx.client.post(f"/containers/{quote(n)}/pause"),
+                parallel=True)
 unpause = _simple("unpause", "CONTAINER [CONTAINER...]", "Unpause all processes within containers",
-                  lambda ctx, ns, n: ctx.client.post(f"/containers/{quote(n)}/unpause"))
+                  lambda ctx, ns, n: ctx.client.post(f"/containers/{quote(n)}/unpause"),
+                  parallel=True)
 
 
 def _rm_flags(p: Parser) -> None:
@@ -222,7 +271,7 @@ def _rm_flags(p: Parser) -> None:
 
 rm = _simple("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers",
              lambda ctx, ns, n: ctx.client.remove(n, force=ns.force, volumes=ns.volumes,
-                                                  link=ns.link), _rm_flags)
+                                                  link=ns.link), _rm_flags, parallel=True)
 
 
 def wait(ctx: Context, args: list[str]) -> int:

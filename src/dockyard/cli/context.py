@@ -116,6 +116,13 @@ class Context:
             self._client = client
         return self._client
 
+    def fork(self) -> Context:
+        """A copy with a client of its own (a second connection): for another thread."""
+        other = object.__new__(Context)
+        other.__dict__.update(self.__dict__)
+        other._client = self.client.clone()
+        return other
+
     def docker_config_dir(self) -> str:
         if self.config_dir:
             return self.config_dir
