@@ -9,8 +9,9 @@ directory containing the file has also reached disk").
 
 from __future__ import annotations
 
-import json
 import os
+
+from dockyard import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,4 +55,4 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, *, durable: bool = T
 
 
 def atomic_write_json(path: str, value: Any, mode: int = 0o644, *, durable: bool = True) -> None:
-    atomic_write(path, json.dumps(value, separators=(",", ":")).encode(), mode, durable=durable)
+    atomic_write(path, fastjson.dumps(value, compact=True).encode(), mode, durable=durable)

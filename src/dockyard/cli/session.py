@@ -244,7 +244,7 @@ class Waiter:
         self._registered.wait(self.REGISTER_TIMEOUT)
 
     def _run(self, container: str, condition: str) -> None:
-        from dockyard.client import fastjson
+        from dockyard import fastjson
 
         try:
             resp = self._client.request("POST", f"/containers/{quote(container)}/wait",

@@ -12,8 +12,7 @@ for a second concurrent request (``wait`` while attached, a hijacked stream).
 
 from __future__ import annotations
 
-from dockyard import errors
-from dockyard.client import fastjson
+from dockyard import errors, fastjson
 from dockyard.client.streams import Hijacked, json_stream
 from dockyard.client.transport import Endpoint, connect, parse_host
 from dockyard.client.wire import Connection, Response, quote, urlencode

@@ -25,7 +25,7 @@ from __future__ import annotations
 import _socket
 import struct
 
-from dockyard.client import fastjson
+from dockyard import fastjson
 
 TYPE_CHECKING = False  # not "from typing": importing typing costs start-up
 

@@ -7,9 +7,9 @@ escapes the rootfs through a symlink. Errors are ``InvalidArgument`` naming the 
 
 from __future__ import annotations
 
-import json
 import os
 
+from dockyard import fastjson
 from dockyard.errors import InvalidArgument
 from dockyard.oci import runtime_spec
 from dockyard.runtime.paths import resolve_in_root
@@ -41,7 +41,7 @@ def load_bundle(path: str) -> Bundle:
     except OSError as exc:
         raise InvalidArgument(f"bundle {bundle}: cannot read config.json: {exc}") from exc
     try:
-        config = json.loads(raw)
+        config = fastjson.loads(raw)
     except ValueError as exc:
         raise InvalidArgument(f"config.json: invalid JSON: {exc}") from exc
     spec = runtime_spec.validate(config)

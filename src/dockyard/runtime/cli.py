@@ -7,13 +7,12 @@ expects: ``{"level":"error","msg":...,"time":...}``), and runc's ``--debug``,
 
 Start-up matters (one process per container operation): options are parsed by a small
 table-driven parser (Go-flag style like runc: ``-x``, ``--long``, ``--long=value``; argparse
-alone costs more than a millisecond budget allows), only json, os and sys are imported up
+alone costs more than a millisecond budget allows), only os, sys and time are imported up
 front, and each verb imports what it needs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -31,6 +30,8 @@ class _Log:
         self.path, self.fmt = path, fmt
 
     def write(self, level: str, msg: str) -> None:
+        import json
+
         if level == "error" or not self.path:
             print(f"dockyard-runtime: {msg}" if level == "error" else f"warning: {msg}",
                   file=sys.stderr)
@@ -261,6 +262,8 @@ def _cmd_start(rt: Any, a: Args) -> int:
 
 
 def _cmd_state(rt: Any, a: Args) -> int:
+    import json
+
     print(json.dumps(rt.state(a.id).to_oci(), indent=2))
     return 0
 
@@ -294,6 +297,8 @@ def _cmd_resume(rt: Any, a: Args) -> int:
 
 
 def _cmd_ps(rt: Any, a: Args) -> int:
+    import json
+
     pids = rt.ps(a.id)
     if a.format == "json":
         print(json.dumps(pids))
@@ -310,6 +315,8 @@ def _cmd_ps(rt: Any, a: Args) -> int:
 
 
 def _cmd_list(rt: Any, a: Args) -> int:
+    import json
+
     states = rt.list()
     if a.quiet:
         for s in states:
@@ -340,6 +347,8 @@ def _cmd_version(rt: Any, a: Args) -> int:
 
 
 def _cmd_features(rt: Any, a: Args) -> int:
+    import json
+
     from dockyard.runtime.features import features
 
     print(json.dumps(features(), indent=4))
@@ -347,6 +356,8 @@ def _cmd_features(rt: Any, a: Args) -> int:
 
 
 def _cmd_spec(rt: Any, a: Args) -> int:
+    import json
+
     from dockyard.errors import Conflict
     from dockyard.oci.runtime_spec import default_spec
 
@@ -359,6 +370,8 @@ def _cmd_spec(rt: Any, a: Args) -> int:
 
 
 def _cmd_update(rt: Any, a: Args) -> int:
+    import json
+
     resources: dict[str, Any] = {}
     if a.resources:
         if a.resources == "-":
@@ -381,6 +394,8 @@ def _cmd_update(rt: Any, a: Args) -> int:
 
 
 def _cmd_exec(rt: Any, a: Args) -> int:
+    import json
+
     from dockyard.runtime import run as runmod
 
     if a.process:

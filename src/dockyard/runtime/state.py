@@ -12,9 +12,9 @@ gone, a zombie, or has another start time (PID reuse); ``paused`` if the cgroup 
 
 from __future__ import annotations
 
-import json
 import os
 
+from dockyard import fastjson
 from dockyard.atomic import atomic_write_json
 from dockyard.errors import ContainerNotFound, InvalidArgument
 from dockyard.linux import proc
@@ -96,7 +96,7 @@ def load_record(root: str, container_id: str) -> Record:
     validate_id(container_id)
     try:
         with open(os.path.join(root, container_id, "state.json"), "rb") as f:
-            data = json.load(f)
+            data = fastjson.loads(f.read())
     except FileNotFoundError:
         raise ContainerNotFound(container_id) from None
     return Record(**data)

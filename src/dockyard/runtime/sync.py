@@ -33,10 +33,10 @@ no mount sequence, no hooks and no fifo: ``ready`` comes right before execve.
 from __future__ import annotations
 
 import _socket
-import json
 import os
 from array import array
 
+from dockyard import fastjson
 from dockyard.errors import Internal
 
 TYPE_CHECKING = False
@@ -60,7 +60,7 @@ class Channel:
         return cls(a), cls(b)
 
     def send(self, msg_type: str, fd: int | None = None, **fields: Any) -> None:
-        data = json.dumps({"type": msg_type, **fields}).encode()
+        data = fastjson.dumps({"type": msg_type, **fields}).encode()
         if fd is None:
             self.sock.sendall(data)
         else:
@@ -79,7 +79,7 @@ class Channel:
             for fd in fds:
                 os.close(fd)
             return {"type": "eof"}, None
-        return json.loads(data), (fds[0] if fds else None)
+        return fastjson.loads(data), (fds[0] if fds else None)
 
     def expect(self, kind: str) -> dict[str, Any]:
         msg, fd = self.recv()

@@ -2,7 +2,7 @@
 
 Why not :mod:`json`: importing it compiles regular expressions (``json.decoder``,
 ``json.scanner``), which pulls in :mod:`re` and :mod:`enum` — together the largest single
-item of the CLI's start-up on the ``run``/``rm``/``ps`` paths. The C scanner and encoder are
+item of the start-up of the CLI (``run``/``rm``/``ps``) and of ``dockyard-runtime``. The C scanner and encoder are
 what ``json`` itself uses when they are available (they always are in CPython), so values and
 bytes are the same; errors are :class:`json.JSONDecodeError` (a ``ValueError``), imported only
 when one is raised.
