@@ -257,6 +257,7 @@ class Waiter:
             self.error = DockyardError(f"bad reply to wait: {exc}")
         finally:
             self._registered.set()
+            self._client.close()
 
     def status(self) -> int:
         self._thread.join()
