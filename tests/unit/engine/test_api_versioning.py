@@ -117,3 +117,25 @@ def test_info_reports_counts_and_host_facts() -> None:
     assert doc["MemTotal"] == 1 << 30
     assert doc["CgroupVersion"] == "1"
     assert doc["LiveRestoreEnabled"] is True
+
+
+def test_info_host_flags_come_from_the_host(tmp_path: Any) -> None:
+    from dockyard.api.routes.system import _backing_fs, _read_flag
+
+    doc = json.loads(call("GET", "/info")[2])
+    assert doc["Plugins"]["Network"] == ["bridge", "host", "null"]
+    with open("/proc/sys/net/ipv4/ip_forward") as fh:
+        assert doc["IPv4Forwarding"] is (fh.read().strip() == "1")
+    flag = tmp_path / "flag"
+    flag.write_text("0\n")
+    assert _read_flag(str(flag)) is False
+    flag.write_text("1\n")
+    assert _read_flag(str(flag)) is True
+    assert _read_flag(str(tmp_path / "missing")) is False
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+                         "30 22 0:40 / /var/lib/dy rw - xfs /dev/sdb rw\n"
+                         "31 22 0:41 / /var/lib/dyx rw - tmpfs tmpfs rw\n")
+    assert _backing_fs("/var/lib/dy/x", str(mountinfo)) == "xfs"
+    assert _backing_fs("/var/lib/dyz", str(mountinfo)) == "extfs"
+    assert _backing_fs("/var/lib/dyx", str(mountinfo)) == "tmpfs"
