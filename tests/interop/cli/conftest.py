@@ -159,10 +159,9 @@ def reference_dockerd() -> Iterator[Engine]:
 def dockyard_daemon() -> Iterator[Engine]:
     """Our daemon, started and torn down by the engine's own helper (private paths, a private
     default-bridge subnet, monitors/cgroups/mounts cleaned up whatever happens)."""
-    try:
-        from tests.support.engine_daemon import EngineDaemon
-    except ImportError as exc:
-        pytest.skip(f"our daemon's test helper is missing ({exc})")
+    # ours: a broken import must fail, not skip
+    from tests.support.engine_daemon import EngineDaemon
+
     if os.geteuid() != 0 or not busybox.have_busybox():
         pytest.skip("our daemon needs root and busybox-static")
     daemon = EngineDaemon()

@@ -160,13 +160,15 @@ def our_registry() -> Iterator[str]:
     log.close()
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 break
             except OSError:
-                if proc.poll() is not None:
-                    pytest.skip("our registry did not start")
+                # our own registry failing to start is a failure of ours, never a skip
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    with open(os.path.join(root, "registry.log")) as f:
+                        pytest.fail(f"our registry did not start: {f.read()[-800:]}")
                 time.sleep(0.05)
         yield f"127.0.0.1:{port}"
     finally:
