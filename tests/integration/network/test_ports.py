@@ -119,8 +119,18 @@ def test_port_range_publishes_each_port(netenv: NetEnv) -> None:
     specs = parse_port_spec(f"127.0.0.1:{first}-{first + 1}:8080-8081/udp")
     try:
         got = netenv.nm.publish(CID1, "bridge", specs)
-    except Conflict:
-        pytest.skip("the neighbouring port happened to be busy")
+    except Conflict as exc:
+        # skip only when another process really holds one of the two ports; a Conflict of ours fails
+        busy = []
+        for port in (first, first + 1):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    busy.append(port)
+        if not busy:
+            raise AssertionError(f"publish refused free ports {first}-{first + 1}: {exc}") from exc
+        pytest.skip(f"port {busy[0]} happened to be busy")
     assert [(b.host_port, b.container_port, b.proto) for b in got] == [
         (first, 8080, "udp"), (first + 1, 8081, "udp")]
     rules = nft_rules(netenv)
