@@ -65,9 +65,9 @@ class Session:
         if not self.stdin:
             self.conn.close_write()
             return
-        import threading  # here, not at the top: `run -d` and `rm` never need it
+        import _thread  # not threading: its import costs ~3.5 ms (functools, collections)
 
-        threading.Thread(target=self._copy_input, name="stdin", daemon=True).start()
+        _thread.start_new_thread(self._copy_input, ())
 
     def _read_stdin(self) -> Callable[[], bytes]:
         stream = self.ctx.stdin
@@ -182,42 +182,47 @@ def watch_resize(ctx: Context, resize: Callable[[int, int], None]) -> Callable[[
                 return
             time.sleep((attempt + 1) * 0.01)
 
-    import signal
-    import threading
+    import _signal  # not signal/threading: ~5 ms of imports (enum, functools, collections)
+    import _thread
 
     if not do_resize():
-        threading.Thread(target=first_resize, name="resize", daemon=True).start()
-    if threading.current_thread() is not threading.main_thread():
+        _thread.start_new_thread(first_resize, ())
+    try:
+        previous = _signal.signal(_signal.SIGWINCH, do_resize)
+    except ValueError:  # not the main thread (in-process callers): no handler
         return lambda: None
-    previous = signal.signal(signal.SIGWINCH, do_resize)
 
     def stop() -> None:
-        signal.signal(signal.SIGWINCH, previous)
+        _signal.signal(_signal.SIGWINCH, previous)
     return stop
 
 
 def proxy_signals(ctx: Context, container: str) -> Callable[[], None]:
     """Forward SIGINT/SIGTERM/SIGHUP... to the container (docker's --sig-proxy)."""
-    import signal
-    import threading
+    import _signal  # not signal/threading: ~5 ms of imports (enum, functools, collections)
 
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    client = ctx.client.clone()
-    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-            signal.SIGUSR2]
+    names = {getattr(_signal, name): name for name in (
+        "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")}
+    clients: list[Any] = []
 
     def forward(signum: int, _frame: Any) -> None:
+        if not clients:
+            clients.append(ctx.client.clone())
         try:
-            client.kill(container, signal.Signals(signum).name)
+            clients[0].kill(container, names[signum])
         except DockyardError:
             pass
 
-    previous = {s: signal.signal(s, forward) for s in sigs}
+    previous: dict[int, Any] = {}
+    try:
+        for signum in names:
+            previous[signum] = _signal.signal(signum, forward)
+    except ValueError:  # not the main thread (in-process callers): no forwarding
+        return lambda: None
 
     def restore() -> None:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for signum, handler in previous.items():
+            _signal.signal(signum, handler)
     return restore
 
 
@@ -234,33 +239,40 @@ class Waiter:
     def __init__(self, ctx: Context, container: str, condition: str) -> None:
         self.result: dict[str, Any] | None = None
         self.error: DockyardError | None = None
-        import threading
+        import _thread  # not threading: its import costs ~3.5 ms (functools, collections)
 
         self._client = ctx.client.clone()
-        self._registered = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(container, condition),
-                                        name="wait", daemon=True)
-        self._thread.start()
-        self._registered.wait(self.REGISTER_TIMEOUT)
+        # two locks held until the thread lets go: "the wait is registered", "the reply is in"
+        self._registered = _thread.allocate_lock()
+        self._registered.acquire()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        _thread.start_new_thread(self._run, (container, condition))
+        self._registered.acquire(timeout=self.REGISTER_TIMEOUT)
 
     def _run(self, container: str, condition: str) -> None:
         from dockyard import fastjson
 
+        registered = False
         try:
             resp = self._client.request("POST", f"/containers/{quote(container)}/wait",
                                         {"condition": condition})
-            self._registered.set()
+            registered = True
+            self._registered.release()
             self.result = fastjson.loads(resp.read() or b"{}")
         except DockyardError as exc:
             self.error = exc
         except ValueError as exc:
             self.error = DockyardError(f"bad reply to wait: {exc}")
         finally:
-            self._registered.set()
+            if not registered:
+                self._registered.release()
             self._client.close()
+            self._done.release()
 
     def status(self) -> int:
-        self._thread.join()
+        self._done.acquire()
+        self._done.release()
         if self.error is not None:
             raise self.error
         result = self.result or {}
