@@ -109,6 +109,7 @@ class EngineDaemon:
         time.sleep(0.2)
         for cid in ids:
             _kill_cgroup(cid)
+        _kill_holders(self.root)
         _unmount_under(self.root)
         for cid in ids:
             _remove_cgroup(cid)
@@ -280,6 +281,27 @@ def _remove_network_leftovers(data_root: str) -> None:
             subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
     for family in ("inet", "ip", "ip6"):
         subprocess.run(["nft", "delete", "table", family, f"dockyard_{tag}"], capture_output=True, check=False)
+
+
+def _kill_holders(root: str) -> None:
+    """SIGKILL whatever still holds a file under ``root``: e.g. the init of a container the daemon
+    already removed (its ids are gone from both roots) left blocked on its exec.fifo."""
+    real = os.path.realpath(root) + "/"
+    spared = {os.getpid(), os.getppid()}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in spared:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        held = False
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                held = held or os.readlink(f"/proc/{entry}/fd/{fd}").startswith(real)
+        if held:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry), signal.SIGKILL)
 
 
 def _unmount_under(root: str) -> None:
