@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.daemon import hostinfo
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.containers import ContainerService
 from dockyard.daemon.events import EventBus
@@ -28,6 +29,8 @@ class HostFacts:
     cgroup_version: str
     cgroup_driver: str
     storage_driver: str
+    backing_fs: str
+    swap_limit: bool
 
 
 def _os_name() -> str:
@@ -80,7 +83,8 @@ class Engine:
             kernel=platform.release(), os_name=_os_name(), arch=platform.machine(),
             ncpu=os.cpu_count() or 1, mem_total=_mem_total(), hostname=socket.gethostname(),
             cgroup_version=_cgroup_version(), cgroup_driver="cgroupfs",
-            storage_driver=str(getattr(getattr(self.images, "rootfs", None), "driver", "") or "overlay2"))
+            storage_driver=str(getattr(getattr(self.images, "rootfs", None), "driver", "") or "overlay2"),
+            backing_fs=hostinfo.backing_fs(cfg.data_root), swap_limit=hostinfo.swap_limit(_cgroup_version()))
 
     def _daemon_id(self) -> str:
         path = os.path.join(self.cfg.data_root, "engine-id")

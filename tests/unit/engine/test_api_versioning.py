@@ -31,7 +31,8 @@ class FakeContainers:
 
 def fake_engine() -> Any:
     facts = SimpleNamespace(kernel="6.1.0", os_name="Debian", arch="x86_64", ncpu=2, mem_total=1 << 30,
-                            hostname="h", cgroup_version="1", cgroup_driver="cgroupfs", storage_driver="overlay2")
+                            hostname="h", cgroup_version="1", cgroup_driver="cgroupfs", storage_driver="overlay2",
+                            backing_fs="extfs", swap_limit=False)
     return SimpleNamespace(cfg=DaemonConfig(), containers=FakeContainers(), images=None, image_error="none",
                            volumes=SimpleNamespace(list=list), events=EventBus(), facts=facts, id="x")
 
@@ -120,7 +121,8 @@ def test_info_reports_counts_and_host_facts() -> None:
 
 
 def test_info_host_flags_come_from_the_host(tmp_path: Any) -> None:
-    from dockyard.api.routes.system import _backing_fs, _read_flag
+    from dockyard.daemon.hostinfo import backing_fs as _backing_fs
+    from dockyard.daemon.hostinfo import read_flag as _read_flag
 
     doc = json.loads(call("GET", "/info")[2])
     assert doc["Plugins"]["Network"] == ["bridge", "host", "null"]

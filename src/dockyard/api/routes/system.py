@@ -12,6 +12,7 @@ from aiohttp import web
 
 from dockyard.api import shapes, versioning
 from dockyard.api.app import Routes, engine_of, filters
+from dockyard.daemon import hostinfo
 from dockyard.errors import DockyardError, InvalidArgument
 
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
@@ -60,15 +61,15 @@ async def info(request: web.Request) -> web.Response:
     return web.json_response({
         "ID": engine.id, "Containers": len(cs), "ContainersRunning": running, "ContainersPaused": paused,
         "ContainersStopped": len(cs) - running - paused, "Images": images, "Driver": f.storage_driver,
-        "DriverStatus": [["Backing Filesystem", _backing_fs(cfg.data_root)], ["Supports d_type", "true"]],
+        "DriverStatus": [["Backing Filesystem", f.backing_fs], ["Supports d_type", "true"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
                     "Log": ["json-file", "none"]},
-        "MemoryLimit": True, "SwapLimit": _swap_limit(f.cgroup_version),
+        "MemoryLimit": True, "SwapLimit": f.swap_limit,
         "KernelMemory": False, "KernelMemoryTCP": False,
         "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
-        "IPv4Forwarding": _read_flag("/proc/sys/net/ipv4/ip_forward"),
+        "IPv4Forwarding": hostinfo.ip_forwarding(),
         "BridgeNfIptables": False, "BridgeNfIp6tables": False, "Debug": cfg.debug,
-        "NFd": _nfd(), "OomKillDisable": True, "NGoroutines": len(asyncio.all_tasks()),
+        "NFd": hostinfo.open_fds(), "OomKillDisable": True, "NGoroutines": len(asyncio.all_tasks()),
         "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z",
         "LoggingDriver": cfg.log_driver, "CgroupDriver": f.cgroup_driver, "CgroupVersion": f.cgroup_version,
         "NEventsListener": len(engine.events.subscribers), "KernelVersion": f.kernel,
@@ -91,55 +92,6 @@ async def info(request: web.Request) -> web.Response:
         "SecurityOptions": ["name=seccomp,profile=default"] + (["name=cgroupns"] if f.cgroup_version == "2" else []),
         "Warnings": [] if engine.images is not None else [f"WARNING: image store unavailable: {engine.image_error}"],
     })
-
-
-def _read_flag(path: str) -> bool:
-    """A 0/1 kernel setting (a missing file reads as off)."""
-    try:
-        with open(path) as fh:
-            return fh.read().strip() == "1"
-    except OSError:
-        return False
-
-
-def _swap_limit(cgroup_version: str) -> bool:
-    """v1 limits swap only when the kernel accounts it (memory.memsw.*); v2 always can."""
-    if cgroup_version == "2":
-        return True
-    import os
-
-    return os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
-
-
-def _backing_fs(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
-    """The filesystem type under ``path`` (the longest mount point containing it), named as Docker does."""
-    import os
-
-    path = os.path.realpath(path)
-    best, fstype = "", "unknown"
-    try:
-        with open(mountinfo) as fh:
-            for line in fh:
-                pre, _, post = line.partition(" - ")
-                fields = pre.split()
-                if len(fields) < 5 or not post:
-                    continue
-                point = fields[4].replace("\\040", " ")
-                inside = path == point or path.startswith(point.rstrip("/") + "/")
-                if inside and len(point) >= len(best):
-                    best, fstype = point, post.split()[0]
-    except OSError:
-        return "unknown"
-    return "extfs" if fstype in ("ext2", "ext3", "ext4") else fstype
-
-
-def _nfd() -> int:
-    import os
-
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return 0
 
 
 def _parse_ts(text: str | None) -> float:
