@@ -30,8 +30,9 @@ system-deps:
 test-system-deps: system-deps
 	@scripts/apt-ensure $(TEST_SYSTEM_DEPS)
 
-# Everything: unit, root integration and interop, in parallel workers.
-test: test-system-deps venv
+# Everything: lint (ruff, mypy strict), then unit, root integration and interop tests in
+# parallel workers.
+test: test-system-deps venv lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 # The quick subset: no slow and no interop tests.

@@ -11,7 +11,8 @@ def test_atomic_write_replaces_content_and_leaves_no_temp(tmp_path: os.PathLike[
     path = os.path.join(tmp_path, "rec.json")
     atomic_write(path, b"old")
     atomic_write_json(path, {"a": 1})
-    assert open(path).read() == '{"a":1}'
+    with open(path) as f:
+        assert f.read() == '{"a":1}'
     assert os.listdir(tmp_path) == ["rec.json"]
 
 
@@ -25,5 +26,6 @@ def test_atomic_write_failure_keeps_old_record(tmp_path: os.PathLike[str], monke
     monkeypatch.setattr(os, "fsync", boom)
     with pytest.raises(OSError):
         atomic_write(path, b"new")
-    assert open(path, "rb").read() == b"old"
+    with open(path, "rb") as f:
+        assert f.read() == b"old"
     assert os.listdir(tmp_path) == ["rec"]
