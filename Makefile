@@ -8,7 +8,7 @@ PYTEST_WORKERS ?= 4
 # (`run --init`), busybox-static (the demo's image), tmux and psmisc (tests). TEST_SYSTEM_DEPS adds the reference tools the interop tests drive against
 # Dockyard; they are never used at run time.
 SYSTEM_DEPS := python3-venv busybox-static iproute2 nftables iptables tmux psmisc libseccomp2 tini
-TEST_SYSTEM_DEPS := $(SYSTEM_DEPS) skopeo docker-registry containerd runc crun docker.io
+TEST_SYSTEM_DEPS := $(SYSTEM_DEPS) skopeo docker-registry containerd runc crun docker.io docker-compose
 
 .PHONY: all venv system-deps test-system-deps test test-quick test-unit lint demo bench clean
 
