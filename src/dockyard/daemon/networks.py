@@ -354,6 +354,15 @@ class NetworkService:
                             f"cannot be connected to any other network ({mode})")
         conf = self._load(c.id)
         primary = self.nm.get(mode.network).name
+        if not c.state.running and (net.name in conf.extra or net.name == primary):
+            # like dockerd, connecting a stopped container to a network it is already on only
+            # updates its endpoint settings (docker-compose 1.x sets a service's aliases so)
+            if aliases:
+                conf.aliases[net.name] = list(aliases)
+            if ip:
+                conf.ips[net.name] = ip
+            self._store(c.id, conf)
+            return
         if c.id in net.endpoints or net.name in conf.extra or net.name == primary:
             raise Forbidden(f"endpoint with name {c.name} already exists in network {net.name}")
         if aliases:
