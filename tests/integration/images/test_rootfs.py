@@ -9,27 +9,15 @@ import stat
 import subprocess
 import tarfile
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from dockyard.errors import InvalidArgument
 from dockyard.images import ImageStore
 from dockyard.images.bootstrap import build_busybox_image
-from dockyard.images.rootfs import overlay_supported
 from tests.unit.images.tars import LNK, SYM, D, F, config_for, entry, make_tar
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(params=["overlay", "copy"])
-def store(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[ImageStore]:
-    s = ImageStore(os.path.join(str(tmp_path), "store"), driver=request.param)
-    if request.param == "overlay" and not overlay_supported(s.tmp_dir):
-        pytest.skip("overlayfs is not available here")
-    yield s
-    for cid in s.rootfs.list():
-        s.remove_rootfs(cid)
 
 
 def cid() -> str:

@@ -14,7 +14,6 @@ import pytest
 
 from dockyard.images import ImageStore
 from dockyard.images.bootstrap import build_busybox_image
-from dockyard.images.rootfs import overlay_supported
 from tests.support.dockerd import PrivateDockerd, private_dockerd
 from tests.unit.images.tars import LNK, D, F, config_for, entry, make_tar
 
@@ -50,16 +49,6 @@ def docker_save(docker: PrivateDockerd, ref: str) -> bytes:
             return f.read()
     finally:
         os.unlink(path)
-
-
-@pytest.fixture(params=["overlay", "copy"])
-def store(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[ImageStore]:
-    s = ImageStore(os.path.join(str(tmp_path), "store"), driver=request.param)
-    if request.param == "overlay" and not overlay_supported(s.tmp_dir):
-        pytest.skip("overlayfs is not available here")
-    yield s
-    for cid in s.rootfs.list():
-        s.remove_rootfs(cid)
 
 
 def special_image(store: ImageStore, tag: str) -> str:
