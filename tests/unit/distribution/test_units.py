@@ -1,24 +1,15 @@
-"""Pure parts: challenges, manifests and platforms, settings, config.json credentials."""
+"""Pure parts: challenges, manifests and platforms, settings, X-Registry-Auth credentials."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
 from typing import Any
 
 import pytest
 
 from dockyard.distribution.auth import parse_challenges
 from dockyard.distribution.compression import compressor, decompressing_reader
-from dockyard.distribution.credentials import (
-    INDEX_SERVER,
-    AuthConfig,
-    erase_credentials,
-    get_credentials,
-    registry_key,
-    store_credentials,
-)
+from dockyard.distribution.credentials import AuthConfig
 from dockyard.distribution.manifest import Index, Platform, parse_manifest, select_platform
 from dockyard.distribution.settings import RegistrySettings
 from dockyard.errors import InvalidArgument, NotFound
@@ -86,51 +77,6 @@ def test_gzip_reader_rejects_trailing_garbage_but_reads_members(tmp_path: Any) -
         decompressing_reader(io.BytesIO(two + b"junk"), r.DOCKER_LAYER).read()
     comp = b"".join(compressor(1)(iter([b"x" * 1000, b"y" * 1000])))
     assert gzip.decompress(comp) == b"x" * 1000 + b"y" * 1000
-
-
-def test_credentials_round_trip_in_config_json(tmp_path: Any) -> None:
-    d = str(tmp_path / "docker")
-    assert get_credentials("127.0.0.1:5000", d) is None
-    store_credentials("127.0.0.1:5000", AuthConfig(username="u", password="p:w"), d)
-    store_credentials("docker.io", AuthConfig(username="hub", password="x"), d)
-    with open(os.path.join(d, "config.json")) as f:
-        data = json.load(f)
-    assert set(data["auths"]) == {"127.0.0.1:5000", INDEX_SERVER}
-    assert stat.S_IMODE(os.stat(os.path.join(d, "config.json")).st_mode) == 0o600
-    got = get_credentials("http://127.0.0.1:5000/v2/", d)
-    assert got is not None and (got.username, got.password) == ("u", "p:w")
-    assert get_credentials("index.docker.io", d).username == "hub"  # type: ignore[union-attr]
-    assert erase_credentials("127.0.0.1:5000", d)
-    assert get_credentials("127.0.0.1:5000", d) is None
-    assert registry_key("https://index.docker.io/v1/") == INDEX_SERVER
-
-
-def test_credential_helper_is_used(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    saved = tmp_path / "saved"
-    helper = bindir / "docker-credential-fake"
-    helper.write_text(
-        "#!/bin/sh\n"
-        f'case "$1" in\n'
-        f"  store) cat > {saved} ;;\n"
-        f'  get) read url; if [ -f {saved} ]; then cat {saved}; else echo "credentials not found in native keychain"; exit 1; fi ;;\n'
-        f"  erase) rm -f {saved} ;;\n"
-        "esac\n"
-    )
-    helper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
-    d = str(tmp_path / "docker")
-    os.makedirs(d)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump({"credHelpers": {"reg.example": "fake"}}, f)
-    assert get_credentials("reg.example", d) is None
-    store_credentials("reg.example", AuthConfig(username="u", password="s"), d)
-    assert json.loads(saved.read_text()) == {"ServerURL": "reg.example", "Username": "u", "Secret": "s"}
-    got = get_credentials("reg.example", d)
-    assert got is not None and got.password == "s"
-    assert erase_credentials("reg.example", d)
-    assert not saved.exists()
 
 
 def test_auth_config_from_x_registry_auth_json() -> None:
