@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The interpreter the venv is made from: Debian's own python3 where it exists. It is built
+# with PGO and LTO; a self-built one (pyenv's default) starts ~40% slower, and every
+# dockyard-runtime call is one interpreter start (docs/runtime.md, Performance).
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 PYTEST_WORKERS ?= 4
 # Debian packages Dockyard uses at run time: python3-venv (a fresh Debian lacks it),
 # nftables/iptables (NAT and published ports), libseccomp2 (seccomp filters), tini
@@ -15,7 +19,7 @@ TEST_SYSTEM_DEPS := $(SYSTEM_DEPS) skopeo docker-registry containerd runc crun d
 all: venv
 
 $(VENV)/.installed: pyproject.toml | system-deps
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,fast]'
 	touch $@

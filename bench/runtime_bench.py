@@ -33,7 +33,7 @@ from tests.support import busybox  # noqa: E402
 from dockyard.linux import capabilities, libc  # noqa: E402
 from dockyard.oci.runtime_spec import default_spec  # noqa: E402
 
-DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
+DOCKYARD = os.environ.get("DOCKYARD_RUNTIME") or os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
 
 
 def make_bundle(base: str) -> str:
