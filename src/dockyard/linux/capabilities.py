@@ -24,14 +24,16 @@ from every set with a warning, never an error: runc fails ``--privileged`` here,
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import os
-from collections.abc import Callable, Iterable, Mapping
-from functools import cache
+import sys
 
 from dockyard.errors import Internal, InvalidArgument
 from dockyard.lazylog import LazyLogger
+from dockyard.linux import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
 
 __all__ = [
     "CAPABILITIES",
@@ -200,27 +202,11 @@ def resolve(spec: Mapping[str, Iterable[str]] | None, host: frozenset[str] | Non
     return CapSets(**{s: v & host for s, v in wanted.items()})
 
 
-@cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def _prctl(option: int, arg2: int = 0, arg3: int = 0) -> int:
-    ret: int = _libc().prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                             ctypes.c_ulong(0), ctypes.c_ulong(0))
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
-    return ret
-
-
-class _Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _Data(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    try:
+        return libc.prctl(option, arg2, arg3)
+    except OSError as exc:
+        raise OSError(exc.errno, f"prctl({option}): {exc.strerror}") from None
 
 
 def set_keepcaps(keep: bool) -> None:
@@ -245,15 +231,16 @@ def apply_sets(effective: Iterable[str], permitted: Iterable[str], inheritable: 
                ambient: Iterable[str] = ()) -> None:
     """capset(2) effective/permitted/inheritable, then raise the ambient set."""
     masks = [to_mask(s) for s in (effective, permitted, inheritable)]
-    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_Data * 2)()
-    for word in range(2):
-        data[word].effective, data[word].permitted, data[word].inheritable = (
-            (m >> (32 * word)) & 0xFFFFFFFF for m in masks
-        )
-    if _libc().capset(ctypes.byref(header), ctypes.byref(data)) < 0:
-        err = ctypes.get_errno()
-        raise Internal(f"capset: {os.strerror(err)}")
+    # struct __user_cap_header_struct {u32 version; int pid}, then two
+    # struct __user_cap_data_struct {u32 effective, permitted, inheritable}: the low words, then
+    # the high words (native byte order: the kernel reads them as C structs)
+    header = _LINUX_CAPABILITY_VERSION_3.to_bytes(4, sys.byteorder) + bytes(4)
+    data = b"".join((m >> (32 * word) & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
+                    for word in range(2) for m in masks)
+    try:
+        libc.capset(header, data)
+    except OSError as exc:
+        raise Internal(f"capset: {exc.strerror}") from None
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     for name in ambient:
         try:
