@@ -8,7 +8,6 @@ Every child body runs under :func:`run_child`, which never returns: an exception
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from dockyard.linux import libc
 from dockyard.runtime.namespaces import NAMESPACES, join_order, new_flags
@@ -16,6 +15,7 @@ from dockyard.runtime.sync import Channel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
     from dockyard.linux.syscalls import Syscalls

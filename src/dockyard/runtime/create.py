@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 from dockyard.errors import Conflict
 from dockyard.linux import proc
@@ -22,6 +21,7 @@ from dockyard.runtime.spawn import Spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from dockyard.runtime.runtime import Runtime

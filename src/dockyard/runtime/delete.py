@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from dockyard.errors import Conflict, ContainerNotFound
+from dockyard.linux.signals import SIGKILL
 from dockyard.runtime import state as st
 
 TYPE_CHECKING = False
@@ -30,17 +30,17 @@ def delete(rt: Runtime, container_id: str, force: bool = False) -> None:
     if status != "stopped":
         # a created container is deleted like runc does: its init never ran user code
         if cg is not None and cg.exists():
-            cg.kill_all(signal.SIGKILL)
+            cg.kill_all(SIGKILL)
             if status == "paused":
                 cg.thaw()
         if st.init_alive(record):
             try:
-                os.kill(record.pid, signal.SIGKILL)
+                os.kill(record.pid, SIGKILL)
             except ProcessLookupError:
                 pass
         _wait_stopped(record)
     if cg is not None and cg.exists():
-        cg.kill_all(signal.SIGKILL)  # leftovers of `exec` or of a shared pid namespace
+        cg.kill_all(SIGKILL)  # leftovers of `exec` or of a shared pid namespace
         cg.destroy()
     if (record.config.get("hooks") or {}).get("poststop"):
         from dockyard.runtime.hooks import run_hooks

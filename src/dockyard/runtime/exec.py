@@ -4,7 +4,6 @@ container's seccomp profile, and the process's own user, capabilities and limits
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from dockyard.errors import Conflict
 from dockyard.oci import runtime_spec
@@ -14,6 +13,7 @@ from dockyard.runtime.spawn import Spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from dockyard.runtime.runtime import Runtime

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Callable
 
 from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -40,12 +40,10 @@ class Prepared:
 
 def reset_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve(2)."""
-    import signal
+    from dockyard.linux import signals as s
 
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD,
-                signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    s.reset((s.SIGPIPE, s.SIGXFSZ, s.SIGINT, s.SIGTERM, s.SIGCHLD, s.SIGHUP, s.SIGQUIT,
+             s.SIGUSR1, s.SIGUSR2))
 
 
 def find_executable(name: str, env: dict[str, str]) -> str:

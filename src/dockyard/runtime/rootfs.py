@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
 
 from dockyard.linux import mountflags as mf
 from dockyard.runtime.paths import resolve_in_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
     from dockyard.linux.syscalls import Syscalls

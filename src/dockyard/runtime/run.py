@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import sys
 
-from dockyard.linux import libc
+from dockyard.linux import libc, signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,8 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["exec_and_wait", "process_from_flags", "run"]
 
-_FORWARD = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-            signal.SIGUSR2)
+_FORWARD = (signals.SIGTERM, signals.SIGINT, signals.SIGHUP, signals.SIGQUIT, signals.SIGUSR1,
+            signals.SIGUSR2)
 
 
 def _console_handler(console_socket: str | None, holder: list[int]) -> Any:
@@ -67,9 +66,9 @@ def exec_and_wait(rt: Any, container_id: str, process: dict[str, Any], *,
 
 def _wait(pid: int, master: int | None) -> int:
     for sig in _FORWARD:
-        signal.signal(sig, lambda s, _f: _forward(pid, s))
+        signals.handle(sig, lambda s, _f: _forward(pid, s))
     if master is not None:
-        signal.signal(signal.SIGWINCH, lambda _s, _f: _sync_size(master))
+        signals.handle(signals.SIGWINCH, lambda _s, _f: _sync_size(master))
         _sync_size(master)
         _proxy(pid, master)
     while True:

@@ -12,13 +12,13 @@ No threads, no asyncio: safe to call from a single-threaded monitor process.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from dockyard.errors import Unsupported
 from dockyard.runtime import state as st
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 

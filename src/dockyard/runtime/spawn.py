@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Callable
 
 from dockyard import errors
+from dockyard.linux.signals import SIGKILL
 from dockyard.runtime.child import run_child
 from dockyard.runtime.sync import Channel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -74,12 +74,12 @@ class Spawn:
         """Kill whatever was started; S1 is reaped, the final process left to its reaper."""
         if self.pid:
             try:
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, SIGKILL)
             except ProcessLookupError:
                 pass
         if self.s1:
             try:
-                os.kill(self.s1, signal.SIGKILL)
+                os.kill(self.s1, SIGKILL)
             except ProcessLookupError:
                 pass
             self._reap_s1()

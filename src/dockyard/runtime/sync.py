@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import _socket
 import os
-from array import array
+import sys
 
 from dockyard import fastjson
 from dockyard.errors import Internal
@@ -64,17 +64,18 @@ class Channel:
         if fd is None:
             self.sock.sendall(data)
         else:
-            # socket.send_fds
-            self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array("i", [fd]))])
+            # socket.send_fds, without `array` (it imports collections.abc: ~2 ms)
+            fds = fd.to_bytes(4, sys.byteorder, signed=True)
+            self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
 
     def recv(self) -> tuple[dict[str, Any], int | None]:
         """The next message and its fd; ``{"type": "eof"}`` when every peer closed."""
-        # socket.recv_fds
-        fds = array("i")
-        data, ancdata, _, _ = self.sock.recvmsg(_MAX, _socket.CMSG_LEN(fds.itemsize))
-        for level, kind, cdata in ancdata:
-            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                fds.frombytes(cdata[:len(cdata) - (len(cdata) % fds.itemsize)])
+        # socket.recv_fds (C ints in native byte order)
+        data, ancdata, _, _ = self.sock.recvmsg(_MAX, _socket.CMSG_LEN(4))
+        fds = [int.from_bytes(cdata[i:i + 4], sys.byteorder, signed=True)
+               for level, kind, cdata in ancdata
+               if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+               for i in range(0, len(cdata) - 3, 4)]
         if not data:
             for fd in fds:
                 os.close(fd)
