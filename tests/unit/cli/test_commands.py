@@ -400,37 +400,96 @@ def test_create_attaches_like_docker_so_start_a_i_keeps_output(fake_daemon: Fake
             sent["StdinOnce"]) == (True, True, True, True, True)
 
 
-def _tar(*entries: tuple[str, str, str]) -> bytes:
-    """(kind, name, data-or-target) -> tar bytes; kind is file, sym or link."""
+def _tar(*entries: tuple[str, str, str], mode: int = 0o644, uid: int = 0) -> bytes:
+    """(kind, name, data-or-target) -> tar bytes; kind is file, sym, link, dir, chr or fifo."""
     import tarfile
+    types = {"sym": tarfile.SYMTYPE, "link": tarfile.LNKTYPE, "dir": tarfile.DIRTYPE,
+             "chr": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for kind, name, value in entries:
             info = tarfile.TarInfo(name)
+            info.mode, info.uid, info.gid, info.uname, info.gname = mode, uid, uid, "", ""
             if kind == "file":
                 info.size = len(value)
                 tar.addfile(info, io.BytesIO(value.encode()))
             else:
-                info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+                info.type = types[kind]
                 info.linkname = value
+                if kind == "chr":
+                    info.devmajor, info.devminor = 1, 3  # /dev/null
                 tar.addfile(info)
     return buf.getvalue()
 
 
+OUTSIDE = "{tmp}/secret"  # an existing file next to the destination, never inside it
+
+
 @pytest.mark.parametrize("entries", [
     [("file", "d/../../escape", "x")],
-    [("sym", "d", "/tmp"), ("file", "d/escape", "x")],
+    [("file", "{tmp}/escape", "x")],  # an absolute name
+    [("sym", "d", "{tmp}"), ("file", "d/escape", "x")],  # writing through the tar's own link
+    [("dir", "d", ""), ("sym", "d/up", "../.."), ("file", "d/up/escape", "x")],
+    [("dir", "d", ""), ("sym", "d/up", "../.."), ("dir", "d/up/escape", "")],
     [("file", "d", ""), ("link", "d/hard", "/etc/passwd")],
+    [("file", "d", ""), ("link", "d/hard", "../secret")],
+    [("dir", "d", ""), ("sym", "d/s", OUTSIDE), ("link", "d/hard", "d/s")],  # link(2) follows
+    [("dir", "d", ""), ("chr", "d/null", "")],
+    [("dir", "d", ""), ("fifo", "d/pipe", "")],
 ])
 def test_cp_from_a_container_refuses_entries_that_leave_the_destination(
         fake_daemon: FakeDaemon, tmp_path: os.PathLike[str], entries: list) -> None:
+    tmp = os.fspath(tmp_path)
+    with open(os.path.join(tmp, "secret"), "w") as f:
+        f.write("host secret\n")
+    entries = [(k, n.format(tmp=tmp), v.format(tmp=tmp)) for k, n, v in entries]
     fake_daemon.route("GET", "/containers/c/archive")(lambda r: (200, _tar(*entries)))
-    dest = os.path.join(tmp_path, "dest")
+    dest = os.path.join(tmp, "dest")
     os.mkdir(dest)
     code, _, err = cli(fake_daemon, "cp", "c:/d", dest)
-    assert code == 1 and "refusing" in err
-    assert not os.path.exists(os.path.join(tmp_path, "escape"))
-    assert not os.path.exists("/tmp/escape")
+    bad = entries[-1][1]  # the last entry is the hostile one: all before it are written
+    assert code == 1 and err.startswith(f"Error: refusing {bad!r}: "), err
+    assert not os.path.lexists(os.path.join(tmp, "escape"))
+    assert not os.path.lexists(os.path.join(dest, bad))  # nothing of the refused entry
+    with open(os.path.join(tmp, "secret")) as f:
+        assert f.read() == "host secret\n"
+
+
+def test_cp_from_a_container_refuses_writing_through_a_link_already_on_the_host(
+        fake_daemon: FakeDaemon, tmp_path: os.PathLike[str]) -> None:
+    tmp = os.fspath(tmp_path)
+    os.makedirs(os.path.join(tmp, "dest", "d"))
+    os.mkdir(os.path.join(tmp, "elsewhere"))
+    os.symlink(os.path.join(tmp, "elsewhere"), os.path.join(tmp, "dest", "d", "sub"))
+    fake_daemon.route("GET", "/containers/c/archive")(lambda r: (200, _tar(
+        ("dir", "d", ""), ("file", "d/sub/escape", "x"))))
+    code, _, err = cli(fake_daemon, "cp", "c:/d", os.path.join(tmp, "dest"))
+    assert code == 1 and err.startswith("Error: refusing 'd/sub/escape': "), err
+    assert os.listdir(os.path.join(tmp, "elsewhere")) == []
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_cp_from_a_container_drops_setuid_and_owners_unless_archive(
+        fake_daemon: FakeDaemon, tmp_path: os.PathLike[str], archive: bool) -> None:
+    fake_daemon.route("GET", "/containers/c/archive")(lambda r: (200, _tar(
+        ("dir", "d", ""), ("file", "d/su", "#!/bin/sh\n"), mode=0o6777, uid=4321)))
+    code, _, err = cli(fake_daemon, "cp", *(["-a"] if archive else []), "c:/d", str(tmp_path))
+    assert code == 0, err
+    st = os.stat(os.path.join(tmp_path, "d", "su"))
+    assert st.st_mode & 0o7777 == 0o755  # no setuid/setgid, no group/other write
+    # owners are kept only with -a (and only root can chown, so unprivileged runs keep ours)
+    want = 4321 if archive and os.geteuid() == 0 else os.getuid()
+    assert (st.st_uid, st.st_gid) == (want, want if archive and os.geteuid() == 0 else os.getgid())
+
+
+def test_cp_from_a_container_into_a_new_name_renames_hard_links_too(
+        fake_daemon: FakeDaemon, tmp_path: os.PathLike[str]) -> None:
+    fake_daemon.route("GET", "/containers/c/archive")(lambda r: (200, _tar(
+        ("dir", "d", ""), ("file", "d/f", "data"), ("link", "d/h", "d/f"))))
+    code, _, err = cli(fake_daemon, "cp", "c:/d", os.path.join(tmp_path, "copy"))
+    assert code == 0, err
+    f, h = os.path.join(tmp_path, "copy", "f"), os.path.join(tmp_path, "copy", "h")
+    assert os.path.samefile(f, h) and not os.path.exists(os.path.join(tmp_path, "d"))
 
 
 def test_cp_keeps_absolute_symlinks_as_docker_does(fake_daemon: FakeDaemon,
