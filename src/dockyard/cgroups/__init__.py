@@ -18,14 +18,14 @@ from __future__ import annotations
 import os
 
 from dockyard.cgroups.base import Cgroup, check_path
-from dockyard.cgroups.devices import DEFAULT_RULES
-from dockyard.cgroups.v1 import CgroupV1
-from dockyard.cgroups.v2 import CgroupV2
 from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dockyard.cgroups.devices import DEFAULT_RULES
     from dockyard.cgroups.stats import BlkioEntry, CgroupStats, CpuStats, MemoryStats, PidsStats
+    from dockyard.cgroups.v1 import CgroupV1
+    from dockyard.cgroups.v2 import CgroupV2
 
 __all__ = [
     "DEFAULT_RULES",
@@ -43,14 +43,24 @@ __all__ = [
 ]
 
 
+# Imported on first use: a CLI call pays only for the cgroup version of its host (v2 brings
+# the eBPF code and ctypes), and stats (``dataclasses``) only where stats are read.
+_LAZY = {"BlkioEntry": "stats", "CgroupStats": "stats", "CpuStats": "stats", "MemoryStats": "stats",
+         "PidsStats": "stats", "CgroupV1": "v1", "CgroupV2": "v2", "DEFAULT_RULES": "devices"}
+
 
 def __getattr__(name: str) -> object:
-    """The stats classes, imported on first use (``dataclasses`` is dear at start-up)."""
-    if name in ("BlkioEntry", "CgroupStats", "CpuStats", "MemoryStats", "PidsStats"):
-        from dockyard.cgroups import stats
+    """The names of ``_LAZY``, imported from their module on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import sys  # built in, and already loaded (importlib would cost ~0.5 ms)
 
-        return getattr(stats, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    full = f"{__name__}.{module}"
+    __import__(full)
+    value = getattr(sys.modules[full], name)
+    globals()[name] = value
+    return value
 
 
 # ``linux.cgroup`` of the OCI features document (``dockyard-runtime features``).
@@ -78,7 +88,11 @@ def open_cgroup(path: str, *, root: str = DEFAULT_ROOT, mode: str | None = None)
     rel = check_path(path)
     mode = mode or detect_mode(root)
     if mode == "v2":
+        from dockyard.cgroups.v2 import CgroupV2
+
         return CgroupV2(rel, root)
     if mode in ("v1", "hybrid"):
+        from dockyard.cgroups.v1 import CgroupV1
+
         return CgroupV1(rel, root, mode)
     raise InvalidArgument(f"unknown cgroup mode {mode!r}")

@@ -11,12 +11,11 @@ cgroup v2 has no devices files: the same rules become an eBPF program (:mod:`.eb
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-
 from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
     from typing import Any
 
 __all__ = ["DEFAULT_RULES", "is_restrictive", "parse_rule", "v1_lines", "v1_transition", "with_defaults"]

@@ -28,14 +28,13 @@ import ctypes
 import errno
 import os
 import struct
-from collections.abc import Mapping, Sequence
-from functools import cache
 
 from dockyard.cgroups.devices import parse_rule
 from dockyard.errors import Internal, Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 __all__ = ["attach_device_program", "attached_programs", "device_program"]
@@ -110,9 +109,13 @@ def device_program(rules: Sequence[Mapping[str, Any]]) -> bytes:
     return b"".join(prog)
 
 
-@cache
+_LIBC: list[ctypes.CDLL] = []
+
+
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:

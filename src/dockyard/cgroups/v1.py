@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 
-from dockyard.cgroups import devices as devrules
 from dockyard.cgroups.base import (
     Cgroup,
+    find_procs,
     host_cpu_usage_ns,
     limit_or_none,
     log,
     make_dirs,
     read_int,
     read_kv,
-    read_procs,
     read_text,
     section,
     write_file,
@@ -39,6 +37,7 @@ from dockyard.errors import Internal, InvalidArgument, Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from dockyard.cgroups.stats import BlkioEntry, CgroupStats, CpuStats, MemoryStats, PidsStats
@@ -55,24 +54,41 @@ class CgroupV1(Cgroup):
         self.mode = mode
         self.path = path
         self.root = root
-        self._hierarchies = self._discover()
+        self._hierarchies, self._dirs = self._discover()
+        self._made: set[str] = set()  # directories create() made (fresh: no task, no setting)
 
     # ------------------------------------------------------------ layout
 
-    def _discover(self) -> dict[str, str]:
-        """controller name -> this cgroup's directory in that controller's hierarchy."""
+    def _discover(self) -> tuple[dict[str, str], list[str]]:
+        """controller name -> this cgroup's directory in that controller's hierarchy, and the
+        distinct directories (co-mounted controllers share one: ``cpu -> cpu,cpuacct``).
+
+        One getdents of the root (d_type tells directories and symlinks apart); only
+        symlinks are resolved.
+        """
         found: dict[str, str] = {}
+        mounts: dict[str, str] = {}  # controller -> the hierarchy's real mount point
         try:
-            entries = sorted(os.listdir(self.root))
+            with os.scandir(self.root) as it:
+                entries = sorted((e.name, e.is_symlink()) for e in it if e.name not in _IGNORED and e.is_dir())
         except FileNotFoundError:
-            return found
-        for entry in entries:
-            mount = os.path.join(self.root, entry)
-            if entry in _IGNORED or not os.path.isdir(mount):
-                continue
-            for controller in entry.split(","):
-                found.setdefault(controller, os.path.join(mount, self.path))
-        return found
+            return found, []
+        # Keys that tell hierarchies apart: the names, unless symlinks alias some of them.
+        real_root = os.path.realpath(self.root) if any(link for _, link in entries) else None
+        for name, symlink in entries:
+            mount = os.path.join(self.root, name)
+            if real_root is None:
+                real = name
+            else:
+                real = os.path.realpath(mount) if symlink else os.path.join(real_root, name)
+            for controller in name.split(","):
+                if controller not in found:
+                    found[controller] = os.path.join(mount, self.path)
+                    mounts[controller] = real
+        seen: dict[str, str] = {}
+        for controller, directory in found.items():
+            seen.setdefault(mounts[controller], directory)
+        return found, list(seen.values())
 
     def _dir(self, controller: str, what: str) -> str:
         directory = self._hierarchies.get(controller)
@@ -81,36 +97,44 @@ class CgroupV1(Cgroup):
         return directory
 
     def directories(self) -> list[str]:
-        seen: dict[str, str] = {}
-        for directory in self._hierarchies.values():
-            seen.setdefault(os.path.realpath(directory), directory)
-        return list(seen.values())
+        return list(self._dirs)
 
     def exists(self) -> bool:
-        return any(os.path.isdir(d) for d in self.directories())
+        return any(os.path.isdir(d) for d in self._dirs)
 
     def create(self) -> None:
-        for directory in self.directories():
-            make_dirs(directory)
+        for directory in self._dirs:
+            if make_dirs(directory):
+                self._made.add(directory)
         cpuset = self._hierarchies.get("cpuset")
         if cpuset is not None:
             self._init_cpuset(cpuset)
 
     def _init_cpuset(self, leaf: str) -> None:
         # A new cpuset cgroup starts with empty cpus/mems and refuses tasks (ENOSPC):
-        # copy the parent's values down every level we may just have made.
-        mount = os.path.join(self.root, "cpuset")
-        current = mount
-        for part in self.path.split("/"):
-            parent, current = current, os.path.join(current, part)
-            for name in ("cpuset.cpus", "cpuset.mems"):
-                if (read_text(os.path.join(current, name)) or "") == "":
-                    value = read_text(os.path.join(parent, name)) or ""
-                    if value:
-                        write_file(os.path.join(current, name), value, f"cgroup {name}")
+        # copy the values down every level that has none, from the nearest level above. A
+        # leaf create() just made is known to be empty (or, with clone_children, to hold
+        # the parent's values already): written without reading it first.
+        mount = leaf[: len(leaf) - len(self.path)].rstrip("/")
+        parts = self.path.split("/")
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            above: str | None = None  # the value of the level above, read when first needed
+            current = mount
+            for i, part in enumerate(parts):
+                parent, current = current, os.path.join(current, part)
+                fresh = i == len(parts) - 1 and leaf in self._made
+                value = "" if fresh else (read_text(os.path.join(current, name)) or "")
+                if value == "":
+                    if above is None:
+                        above = read_text(os.path.join(parent, name)) or ""
+                    if above:
+                        write_file(os.path.join(current, name), above, f"cgroup {name}")
+                    value = above
+                above = value
 
     def apply(self, pid: int) -> None:
-        for directory in self.directories():
+        self._made.clear()  # a task inside: no longer fresh
+        for directory in self._dirs:
             write_file(os.path.join(directory, "cgroup.procs"), str(pid), f"cgroup join {directory}")
 
     # ------------------------------------------------------------ resources
@@ -269,8 +293,15 @@ class CgroupV1(Cgroup):
                        "linux.resources.network.priorities")
 
     def _set_devices(self, rules: list[Mapping[str, Any]]) -> None:
+        from dockyard.cgroups import devices as devrules
+
         d = self._dir("devices", "linux.resources.devices")
-        current = read_text(os.path.join(d, "devices.list")) or ""
+        if d in self._made:
+            # Fresh from create(), no task yet: the full rule sequence (which resets the
+            # list first) is right whatever was inherited, no need to read devices.list.
+            current = "a *:* rwm"
+        else:
+            current = read_text(os.path.join(d, "devices.list")) or ""
         for line, allow in devrules.v1_transition(current, devrules.with_defaults(rules)):
             write_file(os.path.join(d, "devices.allow" if allow else "devices.deny"), line,
                        "linux.resources.devices")
@@ -304,6 +335,12 @@ class CgroupV1(Cgroup):
         d = self._hierarchies.get("freezer")
         return d is not None and read_text(os.path.join(d, "freezer.state")) == "FROZEN"
 
+    def _needs_freeze(self) -> bool:
+        # One read instead of _can_freeze()'s stat and frozen()'s read: None when the
+        # freezer directory is missing, FROZEN when there is nothing to do.
+        d = self._hierarchies.get("freezer")
+        return d is not None and read_text(os.path.join(d, "freezer.state")) not in (None, "FROZEN")
+
     # ------------------------------------------------------------ observation
 
     def oom_kill_count(self) -> int:
@@ -327,8 +364,10 @@ class CgroupV1(Cgroup):
     def pids(self, recursive: bool = True) -> list[int]:
         for controller in _PROCS_FROM:
             d = self._hierarchies.get(controller)
-            if d is not None and os.path.isdir(d):
-                return read_procs(d, recursive)
+            if d is not None:
+                found = find_procs(d, recursive)
+                if found is not None:
+                    return found
         return []
 
     def stats(self) -> CgroupStats:

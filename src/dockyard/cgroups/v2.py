@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
 
-from dockyard.cgroups import devices as devrules
-from dockyard.cgroups import ebpf
 from dockyard.cgroups.base import (
     Cgroup,
     host_cpu_usage_ns,
@@ -46,6 +43,7 @@ from dockyard.errors import Internal, InvalidArgument, Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from dockyard.cgroups.stats import BlkioEntry, CgroupStats
@@ -88,12 +86,14 @@ def _num(value: int) -> str:
 
 class CgroupV2(Cgroup):
     def __init__(self, path: str, root: str = "/sys/fs/cgroup", *,
-                 attach_devices: Callable[[str, bytes], None] = ebpf.attach_device_program) -> None:
+                 attach_devices: Callable[[str, bytes], None] | None = None) -> None:
         self.mode = "v2"
         self.path = path
         self.root = root
         self.dir = os.path.join(root, path)
-        self._attach_devices = attach_devices  # the seam unit tests replace (no bpf() there)
+        # The seam unit tests replace (no bpf() there); None: ebpf.attach_device_program,
+        # imported when device rules are set (ebpf brings ctypes).
+        self._attach_devices = attach_devices
 
     def _f(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -156,8 +156,12 @@ class CgroupV2(Cgroup):
         if resources.get("rdma"):
             log.warning("linux.resources.rdma: ignored, not supported")
         if "devices" in resources:
+            from dockyard.cgroups import devices as devrules
+            from dockyard.cgroups import ebpf
+
             rules = devrules.with_defaults(resources.get("devices") or [])
-            self._attach_devices(self.dir, ebpf.device_program(rules))
+            attach = self._attach_devices or ebpf.attach_device_program
+            attach(self.dir, ebpf.device_program(rules))
         for key, value in (resources.get("unified") or {}).items():
             if "/" in key or key.startswith(".") or "." not in key:
                 raise InvalidArgument(f"linux.resources.unified: invalid key {key!r}")
@@ -261,10 +265,12 @@ class CgroupV2(Cgroup):
         return read_kv(self._f("cgroup.events")).get("frozen") == 1
 
     def kill_all(self, sig: int = 9) -> None:
-        kill = self._f("cgroup.kill")
-        if sig == 9 and os.path.exists(kill):  # Linux 5.14+: atomic, no freeze needed
-            write_file(kill, "1", "kill")
-            return
+        if sig == 9:  # Linux 5.14+ has cgroup.kill: atomic, no freeze needed
+            try:
+                write_file(self._f("cgroup.kill"), "1", "kill")
+                return
+            except Unsupported:  # no such file (older kernel, or the cgroup is gone)
+                pass
         super().kill_all(sig)
 
     # ------------------------------------------------------------ observation
@@ -276,7 +282,7 @@ class CgroupV2(Cgroup):
         return inotify_modify_fd(self._f("memory.events"))
 
     def pids(self, recursive: bool = True) -> list[int]:
-        return read_procs(self.dir, recursive) if self.exists() else []
+        return read_procs(self.dir, recursive)  # [] when the directory is gone
 
     def stats(self) -> CgroupStats:
         from dockyard.cgroups.stats import CgroupStats, CpuStats, MemoryStats, PidsStats
