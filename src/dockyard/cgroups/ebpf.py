@@ -24,10 +24,22 @@ old ones are detached (BPF_PROG_QUERY), so there is no moment without a filter.
 
 from __future__ import annotations
 
-import ctypes
+import _struct as struct  # what struct re-exports, without its Python module (~0.2 ms)
 import errno
 import os
-import struct
+
+# The C half of ctypes: ``import ctypes`` costs ~1.5 ms at start-up (its Python half defines
+# dozens of classes), and a v2 ``dockyard-runtime create`` with device rules loads this module.
+from _ctypes import (
+    FUNCFLAG_CDECL,
+    FUNCFLAG_USE_ERRNO,
+    Array,
+    CFuncPtr,
+    addressof,
+    dlopen,
+    get_errno,
+)
+from _ctypes import _SimpleCData as SimpleCData
 
 from dockyard.cgroups.devices import parse_rule
 from dockyard.errors import Internal, Unsupported
@@ -109,51 +121,85 @@ def device_program(rules: Sequence[Mapping[str, Any]]) -> bytes:
     return b"".join(prog)
 
 
-_LIBC: list[ctypes.CDLL] = []
+class _Char(SimpleCData):  # type: ignore[type-arg]  # ctypes.c_char
+    _type_ = "c"
 
 
-def _libc() -> ctypes.CDLL:
-    if not _LIBC:
-        _LIBC.append(ctypes.CDLL(None, use_errno=True))
-    return _LIBC[0]
+class _Int(SimpleCData):  # type: ignore[type-arg]  # ctypes.c_int
+    _type_ = "i"
 
 
-def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
+class _Long(SimpleCData):  # type: ignore[type-arg]  # ctypes.c_long
+    _type_ = "l"
+
+
+class _UInt(SimpleCData):  # type: ignore[type-arg]  # ctypes.c_uint
+    _type_ = "I"
+
+
+class _Function(CFuncPtr):  # type: ignore[misc]  # what ctypes.CDLL(None, use_errno=True) makes
+    _flags_ = FUNCFLAG_CDECL | FUNCFLAG_USE_ERRNO
+    _restype_ = _Int
+
+
+_SYSCALL: list[_Function] = []
+
+
+_ARRAYS: dict[int, Any] = {}  # size -> the char[size] type
+
+
+def _buffer(size: int, init: bytes = b"") -> Any:
+    """A zeroed C char array of ``size`` bytes starting with ``init`` (ctypes.create_string_buffer)."""
+    cls = _ARRAYS.get(size)
+    if cls is None:
+        array_type: Any = type(Array)  # ctypes' PyCArrayType, the metaclass of arrays
+        cls = _ARRAYS[size] = array_type(f"char_{size}", (Array,), {"_type_": _Char, "_length_": size})
+    buf = cls()
+    buf[: len(init)] = init
+    return buf
+
+
+def _bpf(cmd: int, attr: Any) -> int:
     nr = _SYS_BPF.get(os.uname().machine)
     if nr is None:
         raise Unsupported(f"cgroup v2 device rules on {os.uname().machine}")
-    ret: int = _libc().syscall(ctypes.c_long(nr), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
+    if not _SYSCALL:
+        _SYSCALL.append(_Function(("syscall", _Handle(dlopen(None, 0)))))  # type: ignore[arg-type]
+    ret: int = _SYSCALL[0](_Long(nr), _Int(cmd), attr, _UInt(len(attr)))
     if ret < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, os.strerror(err))
     return ret
 
 
-def _addr(buf: ctypes.Array[Any]) -> int:
-    return ctypes.addressof(buf)
+class _Handle:
+    """What a ``CFuncPtr((name, lib))`` needs of ``lib``: its dlopen handle."""
+
+    def __init__(self, handle: int) -> None:
+        self._handle = handle
 
 
 def _load(program: bytes) -> int:
-    insns = ctypes.create_string_buffer(program, len(program))
-    license_ = ctypes.create_string_buffer(b"Apache")
-    log = ctypes.create_string_buffer(65536)
-    attr = ctypes.create_string_buffer(128)
+    insns = _buffer(len(program), program)
+    license_ = _buffer(8, b"Apache")
+    log = _buffer(65536)
+    attr = _buffer(128)
     struct.pack_into("<IIQQIIQ", attr, 0, _BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8,
-                     _addr(insns), _addr(license_), 1, len(log), _addr(log))
+                     addressof(insns), addressof(license_), 1, len(log), addressof(log))
     try:
         return _bpf(_BPF_PROG_LOAD, attr)
     except OSError as exc:
-        text = log.value.decode(errors="replace").strip().splitlines()[-3:]
+        text = bytes(log).split(b"\0", 1)[0].decode(errors="replace").strip().splitlines()[-3:]
         raise Internal(f"cannot load the cgroup device program: {exc.strerror}: {' | '.join(text)}") from exc
 
 
 def _attached(cgroup_fd: int) -> list[int]:
-    ids = (ctypes.c_uint32 * 64)()
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("<IIIIQI", attr, 0, cgroup_fd, _BPF_CGROUP_DEVICE, 0, 0, ctypes.addressof(ids), 64)
+    ids = _buffer(64 * 4)
+    attr = _buffer(128)
+    struct.pack_into("<IIIIQI", attr, 0, cgroup_fd, _BPF_CGROUP_DEVICE, 0, 0, addressof(ids), 64)
     _bpf(_BPF_PROG_QUERY, attr)
     (count,) = struct.unpack_from("<I", attr, 24)
-    return list(ids[:count])
+    return list(struct.unpack_from(f"<{count}I", ids))
 
 
 def attached_programs(cgroup_dir: str) -> list[int]:
@@ -172,7 +218,7 @@ def attach_device_program(cgroup_dir: str, program: bytes) -> None:
         old = _attached(cgroup_fd)
         prog_fd = _load(program)
         try:
-            attr = ctypes.create_string_buffer(128)
+            attr = _buffer(128)
             struct.pack_into("<IIII", attr, 0, cgroup_fd, prog_fd, _BPF_CGROUP_DEVICE, _BPF_F_ALLOW_MULTI)
             try:
                 _bpf(_BPF_PROG_ATTACH, attr)
@@ -187,7 +233,7 @@ def attach_device_program(cgroup_dir: str, program: bytes) -> None:
 
 
 def _detach(cgroup_fd: int, prog_id: int) -> None:
-    attr = ctypes.create_string_buffer(128)
+    attr = _buffer(128)
     struct.pack_into("<I", attr, 0, prog_id)
     try:
         fd = _bpf(_BPF_PROG_GET_FD_BY_ID, attr)
@@ -196,7 +242,7 @@ def _detach(cgroup_fd: int, prog_id: int) -> None:
             return
         raise
     try:
-        attr = ctypes.create_string_buffer(128)
+        attr = _buffer(128)
         struct.pack_into("<III", attr, 0, cgroup_fd, fd, _BPF_CGROUP_DEVICE)
         _bpf(_BPF_PROG_DETACH, attr)
     finally:
