@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 
 from dockyard.linux import libc
+from dockyard.runtime.cgroup import join_self
 from dockyard.runtime.namespaces import NAMESPACES, join_order, new_flags
 from dockyard.runtime.sync import Channel
+from dockyard.runtime.trace import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -142,23 +144,45 @@ def _host_cgroup_dirs() -> list[tuple[str, str]]:
     return dirs
 
 
-def stage1_create(ch: Channel, plan: InitPlan) -> None:
-    preload(plan.seccomp, plan.spec.get("hooks"), bool(plan.spec["process"].get("terminal")))
-    ch.expect("go")
-    linux = plan.spec.get("linux") or {}
-    namespaces = linux.get("namespaces") or []
-    joined = {ns["type"]: ns["path"] for ns in namespaces if ns.get("path")}
+def _enter(joined: dict[str, str], flags: int) -> None:
+    """Join the namespaces at ``joined`` paths (in setns order), then make the ``flags`` ones."""
     for kind in join_order(set(joined)):
         fd = os.open(joined[kind], os.O_RDONLY | os.O_CLOEXEC)
         try:
             libc.setns(fd, NAMESPACES[kind][0])
         finally:
             os.close(fd)
-    wants_cgroup_mount = any(m.get("type") == "cgroup" for m in plan.spec.get("mounts") or [])
-    cgroup_dirs = _host_cgroup_dirs() if wants_cgroup_mount else []
-    flags = new_flags(namespaces)
     if flags:
         libc.unshare(flags)
+
+
+def stage1_create(ch: Channel, plan: InitPlan) -> None:
+    preload(plan.seccomp, plan.spec.get("hooks"), bool(plan.spec["process"].get("terminal")))
+    linux = plan.spec.get("linux") or {}
+    namespaces = linux.get("namespaces") or []
+    joined = {ns["type"]: ns["path"] for ns in namespaces if ns.get("path")}
+    flags = new_flags(namespaces)
+    # Only the cgroup namespace depends on the cgroup move (its root is the cgroup we are in
+    # when we make it): enter the others now, while the parent sets the cgroup up, and take
+    # the kernel's ~1 ms for a new network namespace off the critical path. Not when a user
+    # namespace is involved (it must come first, and the parent writes its id maps) or when a
+    # mount or cgroup namespace is joined: those keep the one order below.
+    early = not (flags & libc.CLONE_NEWUSER or joined.keys() & {"user", "mount", "cgroup"})
+    if early:
+        _enter(joined, flags & ~libc.CLONE_NEWCGROUP)
+    mark("stage 1: preloaded")
+    join_self(ch.expect("go")["join"])  # before a user namespace takes our host rights
+    mark("stage 1: in the cgroup")
+    wants_cgroup_mount = any(m.get("type") == "cgroup" for m in plan.spec.get("mounts") or [])
+    if early:
+        cgroup_dirs = _host_cgroup_dirs() if wants_cgroup_mount else []
+        if flags & libc.CLONE_NEWCGROUP:
+            libc.unshare(libc.CLONE_NEWCGROUP)
+    else:
+        _enter(joined, 0)
+        cgroup_dirs = _host_cgroup_dirs() if wants_cgroup_mount else []
+        if flags:
+            libc.unshare(flags)
     new_user = bool(flags & libc.CLONE_NEWUSER)
     if new_user:
         ch.send("userns")
@@ -166,6 +190,7 @@ def stage1_create(ch: Channel, plan: InitPlan) -> None:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
     in_userns = new_user or "user" in joined
+    mark("stage 1: namespaces made")
     _fork_after_pid(ch, lambda: _init(ch, plan, in_userns, cgroup_dirs))
 
 
@@ -174,6 +199,7 @@ def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[
     from dockyard.runtime import rootfs as rfs
     from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
 
+    mark("init: forked")
     reset_signals()
 
     spec, proc = plan.spec, plan.spec["process"]
@@ -184,6 +210,7 @@ def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[
     rplan = rfs.RootfsPlan.from_spec(spec, plan.rootfs, plan.bundle, in_userns=in_userns,
                                      cgroup_dirs=cgroup_dirs)
     rfs.prepare_rootfs(sys, rplan)
+    mark("init: mounts made")
     hooks = spec.get("hooks") or {}
     if hooks.get("prestart") or hooks.get("createRuntime"):
         ch.send("hooks")
@@ -199,17 +226,20 @@ def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[
     if spec.get("hostname"):
         libc.sethostname(spec["hostname"])
     rfs.pivot(sys, plan.rootfs, readonly=bool(spec["root"].get("readonly")))
+    mark("init: pivoted")
     prepared = prepare_process(proc, seccomp_program=plan.seccomp,
                                seccomp_flags=plan.seccomp_flags,
                                warn=lambda m: ch.send("warning", msg=m))
     if slave >= 0:
         os.login_tty(slave)
+    mark("init: process prepared")
     ch.send("ready")
     ch.close()
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)  # blocks until start
     os.write(fd, b"0")
     os.close(fd)
     os.close(fifo_fd)
+    mark("init: started")
     if hooks.get("startContainer"):
         from dockyard.runtime.hooks import run_hooks
 
@@ -239,7 +269,7 @@ def _console(ch: Channel, sys: Syscalls, rootfs: str, proc: dict[str, Any]) -> i
 
 def stage1_exec(ch: Channel, plan: ExecPlan) -> None:
     preload(plan.seccomp, None, bool(plan.process.get("terminal")))
-    ch.expect("go")
+    join_self(ch.expect("go")["join"])
     fds = {kind: os.open(f"/proc/{plan.init_pid}/ns/{NAMESPACES[kind][1]}",
                          os.O_RDONLY | os.O_CLOEXEC) for kind in plan.ns_types}
     for kind in join_order(set(fds)):

@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if verb in ("create", "run"):
         from dockyard.runtime.cgroup import warm_migration_lock
+        from dockyard.runtime.trace import mark
+
+        mark("cli: main")
 
         warm_migration_lock()  # overlap the kernel's wait with the imports below
     log = _Log(args.log, args.log_format)

@@ -15,9 +15,10 @@ from dockyard.errors import Conflict
 from dockyard.linux import proc
 from dockyard.runtime import state as st
 from dockyard.runtime.bundle import Bundle, load_bundle
-from dockyard.runtime.cgroup import cgroup_path, open_cg, stop_warming
+from dockyard.runtime.cgroup import cgroup_path, join_files, open_cg, stop_warming
 from dockyard.runtime.child import InitPlan, stage1_create
 from dockyard.runtime.spawn import Spawn
+from dockyard.runtime.trace import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,8 +58,10 @@ def _write_id_maps(pid: int, linux: dict[str, Any]) -> None:
 def create(rt: Runtime, container_id: str, bundle_path: str, *,
            stdio: tuple[int, int, int] | None = None,
            console: Callable[[int], None] | None = None, pid_file: str | None = None) -> int:
+    mark("create: begin")
     st.validate_id(container_id)
     bundle = load_bundle(bundle_path)
+    mark("create: bundle loaded")
     spec = bundle.spec
     os.makedirs(rt.root, mode=0o700, exist_ok=True)
     seccomp_program, seccomp_flags = compile_seccomp(spec, os.path.join(rt.root, ".seccomp"))
@@ -79,16 +82,20 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         # fork first: S1 imports what the init needs while we set up the cgroup (2 cores)
         spawn = Spawn(lambda ch: stage1_create(ch, plan))
         os.close(fifo_fd)
+        mark("create: stage 1 forked")
         cg_path = cgroup_path(spec, container_id)
         cg = open_cg(cg_path)
+        join: list[str] = []
         if cg is None:
             rt.warn("cgroups are not available: resources are not limited")
         else:
             cg.create()
             cg.set((spec.get("linux") or {}).get("resources") or {})
-            cg.apply(spawn.s1)
-            stop_warming()  # the init is placed (runtime.cgroup: warm_migration_lock)
-        pid = _handshake(rt, spawn, container_id, bundle, console)
+            join = join_files(cg)  # S1 moves itself in: no grace period (runtime.cgroup)
+            mark("create: cgroup made")
+        pid = _handshake(rt, spawn, container_id, bundle, console, join)
+        stop_warming()  # the init is placed (runtime.cgroup: warm_migration_lock)
+        mark("create: init ready")
         start_time = proc.start_time(pid)
         if start_time is None:
             raise Conflict(f"container {container_id} init exited during create")
@@ -101,6 +108,7 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
             from dockyard.atomic import atomic_write
 
             atomic_write(os.path.abspath(pid_file), str(pid).encode(), durable=False)
+        mark("create: state saved")
         return pid
     except BaseException:
         _undo(rt, container_id, spawn, cg)
@@ -122,7 +130,7 @@ def _undo(rt: Runtime, container_id: str, spawn: Spawn | None, cg: Any) -> None:
 
 
 def _handshake(rt: Runtime, spawn: Spawn, container_id: str, bundle: Bundle,
-               console: Callable[[int], None] | None) -> int:
+               console: Callable[[int], None] | None, join: list[str]) -> int:
     """The parent's answers in the sync protocol (runtime.sync); returns the init pid."""
     spec = bundle.spec
 
@@ -148,7 +156,7 @@ def _handshake(rt: Runtime, spawn: Spawn, container_id: str, bundle: Bundle,
                 console(fd)
 
     return spawn.run({"userns": on_userns, "hooks": on_hooks, "console": on_console,
-                      "warning": lambda m, _fd: rt.warn(m["msg"])})
+                      "warning": lambda m, _fd: rt.warn(m["msg"])}, join)
 
 
 def _wait_gone(pid: int, timeout: float = 5.0) -> None:

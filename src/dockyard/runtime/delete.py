@@ -8,6 +8,7 @@ import time
 from dockyard.errors import Conflict, ContainerNotFound
 from dockyard.linux.signals import SIGKILL
 from dockyard.runtime import state as st
+from dockyard.runtime.trace import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ __all__ = ["delete"]
 
 
 def delete(rt: Runtime, container_id: str, force: bool = False) -> None:
+    mark("delete: begin")
     try:
         record, status = rt.load(container_id)
     except ContainerNotFound:
@@ -42,6 +44,7 @@ def delete(rt: Runtime, container_id: str, force: bool = False) -> None:
     if cg is not None and cg.exists():
         cg.kill_all(SIGKILL)  # leftovers of `exec` or of a shared pid namespace
         cg.destroy()
+    mark("delete: cgroup removed")
     if (record.config.get("hooks") or {}).get("poststop"):
         from dockyard.runtime.hooks import run_hooks
 
@@ -49,6 +52,7 @@ def delete(rt: Runtime, container_id: str, force: bool = False) -> None:
                                 record.created, record.annotations, record.owner).to_oci()
         run_hooks(record.config, "poststop", oci, rt.warn)
     st.remove_state_dir(rt.root, container_id)
+    mark("delete: done")
 
 
 def _wait_stopped(record: st.Record, timeout: float = 10.0) -> None:

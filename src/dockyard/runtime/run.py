@@ -13,6 +13,7 @@ import select
 import sys
 
 from dockyard.linux import libc, signals
+from dockyard.runtime.trace import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def _wait(pid: int, master: int | None) -> int:
         except ChildProcessError:
             return 255
         if got == pid:
+            mark("run: container exited")
             return _exit_code(status)
 
 

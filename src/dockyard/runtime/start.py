@@ -7,6 +7,7 @@ import select
 
 from dockyard.errors import Conflict, Internal
 from dockyard.runtime import state as st
+from dockyard.runtime.trace import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def start(rt: Runtime, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(fifo)
+    mark("start: init released")
     if (record.config.get("hooks") or {}).get("poststart"):
         from dockyard.runtime.hooks import run_hooks
 
