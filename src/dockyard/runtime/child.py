@@ -80,7 +80,7 @@ def preload(seccomp: bytes | None, hooks: dict[str, Any] | None, terminal: bool)
         import subprocess  # noqa: F401
 
         from dockyard.runtime import hooks as _hooks  # noqa: F401
-    import signal  # noqa: F401
+    from dockyard.linux import signals  # noqa: F401
 
 
 def _dup_stdio(stdio: tuple[int, int, int] | None) -> None:
