@@ -94,6 +94,7 @@ class CgroupV2(Cgroup):
         # The seam unit tests replace (no bpf() there); None: ebpf.attach_device_program,
         # imported when device rules are set (ebpf brings ctypes).
         self._attach_devices = attach_devices
+        self._enabled: list[str] | None = None  # cgroup.controllers of the leaf, during set()
 
     def _f(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -106,40 +107,58 @@ class CgroupV2(Cgroup):
 
     def create(self) -> None:
         current = self.root
+        available: set[str] | None = None  # the root's: read from its cgroup.controllers
         for part in self.path.split("/"):
-            self._delegate(current)
+            available = self._delegate(current, available)
             current = os.path.join(current, part)
             make_dirs(current)
 
-    def _delegate(self, directory: str) -> None:
-        available = set((read_text(os.path.join(directory, "cgroup.controllers")) or "").split())
-        enabled = set((read_text(os.path.join(directory, "cgroup.subtree_control")) or "").split())
-        wanted = [c for c in WANTED_CONTROLLERS if c in available and c not in enabled]
+    def _delegate(self, directory: str, available: set[str] | None) -> set[str]:
+        """Enable the wanted controllers for ``directory``'s children; returns the enabled set.
+
+        A child's cgroup.controllers is its parent's cgroup.subtree_control, so below the
+        root ``available`` is what the level above returned (one read less per level).
+        """
+        if available is None:
+            available = set((read_text(os.path.join(directory, "cgroup.controllers")) or "").split())
         control = os.path.join(directory, "cgroup.subtree_control")
+        enabled = set((read_text(control) or "").split())
+        wanted = [c for c in WANTED_CONTROLLERS if c in available and c not in enabled]
         if not wanted:
-            return
+            return enabled
         try:
             write_file(control, " ".join("+" + c for c in wanted), "cgroup delegation")
+            enabled.update(wanted)
         except (InvalidArgument, Unsupported):
             # One at a time, ignoring refusals (runc does the same); set() then names the
             # field whose controller is missing.
             for c in wanted:
                 try:
                     write_file(control, "+" + c, "cgroup delegation")
+                    enabled.add(c)
                 except (InvalidArgument, Unsupported) as exc:
                     log.debug("cannot enable %s in %s: %s", c, directory, exc)
+        return enabled
 
     def apply(self, pid: int) -> None:
         write_file(self._f("cgroup.procs"), str(pid), f"cgroup join {self.dir}")
 
     def _need(self, controller: str, what: str) -> None:
-        enabled = (read_text(self._f("cgroup.controllers")) or "").split()
-        if controller not in enabled:
+        if self._enabled is None:  # read once per set()
+            self._enabled = (read_text(self._f("cgroup.controllers")) or "").split()
+        if controller not in self._enabled:
             raise Unsupported(f"{what}: the {controller} controller is not enabled for {self.dir}")
 
     # ------------------------------------------------------------ resources
 
     def set(self, resources: Mapping[str, Any]) -> None:
+        self._enabled = None
+        try:
+            self._set(resources)
+        finally:
+            self._enabled = None
+
+    def _set(self, resources: Mapping[str, Any]) -> None:
         self._set_memory(section(resources, "memory"))
         self._set_cpu(section(resources, "cpu"))
         limit = section(resources, "pids").get("limit")

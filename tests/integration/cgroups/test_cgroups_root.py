@@ -135,6 +135,29 @@ def test_kill_all_then_destroy_leaves_no_cgroup(cgroup: Cgroup) -> None:
     assert not any(os.path.exists(d) for d in cgroup.directories())
 
 
+def test_kill_all_and_destroy_reach_a_process_in_a_nested_cgroup(cgroup: Cgroup) -> None:
+    nested = open_cgroup(f"/{cgroup.path}/nested")
+    nested.create()
+    proc = spawn(nested, "import time\ntime.sleep(60)")
+    try:
+        assert proc.pid in cgroup.pids() and proc.pid not in cgroup.pids(recursive=False)
+        cgroup.kill_all(signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        assert not cgroup.frozen()
+        cgroup.destroy()  # bottom-up, the nested cgroup first
+        assert not nested.exists() and not cgroup.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_kill_all_of_an_empty_cgroup_leaves_it_usable(cgroup: Cgroup) -> None:
+    cgroup.kill_all(signal.SIGKILL)
+    assert not cgroup.frozen() and cgroup.pids() == []
+    proc = spawn(cgroup, "print('up', flush=True)")
+    assert proc.communicate(timeout=30)[0] == b"up\n"
+
+
 def _try_open(paths: list[str]) -> list[str]:
     out = []
     for path in paths:
@@ -142,7 +165,7 @@ def _try_open(paths: list[str]) -> list[str]:
             os.close(os.open(path, os.O_RDONLY))
             out.append("ok")
         except OSError as exc:
-            out.append(errno.errorcode[exc.errno])
+            out.append(errno.errorcode[exc.errno or 0])
     return out
 
 

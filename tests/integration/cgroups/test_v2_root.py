@@ -53,7 +53,7 @@ def _open_all(cg: CgroupV2) -> list[str]:
             os.close(os.open(path, flags))
             out.append("ok")
         except OSError as exc:
-            out.append(errno.errorcode[exc.errno])
+            out.append(errno.errorcode[exc.errno or 0])
     return out
 
 
