@@ -29,23 +29,26 @@ class InitPlan:
     """What the init needs; ``fifo_fd`` is an O_PATH fd of exec.fifo opened by the parent
     (the state directory is 0700: a user-namespaced init could not open it by path)."""
 
-    __slots__ = ("bundle", "fifo_fd", "rootfs", "seccomp", "seccomp_flags", "spec", "stdio")
+    __slots__ = ("bundle", "fifo_fd", "join", "rootfs", "seccomp", "seccomp_flags", "spec",
+                 "stdio")
 
     def __init__(self, spec: dict[str, Any], bundle: str, rootfs: str, fifo_fd: int,
                  stdio: tuple[int, int, int] | None, seccomp: bytes | None,
-                 seccomp_flags: int) -> None:
+                 seccomp_flags: int, join: list[str]) -> None:
         self.spec, self.bundle, self.rootfs, self.fifo_fd = spec, bundle, rootfs, fifo_fd
         self.stdio, self.seccomp, self.seccomp_flags = stdio, seccomp, seccomp_flags
+        self.join = join  # cgroup files S1 writes "0" to (runtime.cgroup.join_files)
 
 
 class ExecPlan:
-    __slots__ = ("init_pid", "ns_types", "process", "seccomp", "seccomp_flags", "stdio")
+    __slots__ = ("init_pid", "join", "ns_types", "process", "seccomp", "seccomp_flags", "stdio")
 
     def __init__(self, process: dict[str, Any], init_pid: int, ns_types: tuple[str, ...],
                  stdio: tuple[int, int, int] | None, seccomp: bytes | None,
-                 seccomp_flags: int) -> None:
+                 seccomp_flags: int, join: list[str]) -> None:
         self.process, self.init_pid, self.ns_types = process, init_pid, ns_types
         self.stdio, self.seccomp, self.seccomp_flags = stdio, seccomp, seccomp_flags
+        self.join = join
 
 
 def run_child(ch: Channel, body: Callable[[], None]) -> NoReturn:
@@ -66,9 +69,9 @@ def run_child(ch: Channel, body: Callable[[], None]) -> NoReturn:
 
 
 def preload(seccomp: bytes | None, hooks: dict[str, Any] | None, terminal: bool) -> None:
-    """Import what the children need, first thing in S1 (in parallel with the parent's cgroup
-    work): after the uid switch into a user namespace or pivot_root, the host's Python
-    library may be out of reach."""
+    """Import what the children need, in the parent before it forks S1: after the uid switch
+    into a user namespace or pivot_root the host's Python library may be out of reach, and a
+    forked child importing is twice as slow (copy-on-write faults on both sides)."""
     from dockyard.linux import capabilities, syscalls  # noqa: F401
     from dockyard.runtime import process, rootfs  # noqa: F401
 
@@ -144,45 +147,27 @@ def _host_cgroup_dirs() -> list[tuple[str, str]]:
     return dirs
 
 
-def _enter(joined: dict[str, str], flags: int) -> None:
-    """Join the namespaces at ``joined`` paths (in setns order), then make the ``flags`` ones."""
+def _join(joined: dict[str, str]) -> None:
+    """Join the namespaces at ``joined`` paths, in setns order."""
     for kind in join_order(set(joined)):
         fd = os.open(joined[kind], os.O_RDONLY | os.O_CLOEXEC)
         try:
             libc.setns(fd, NAMESPACES[kind][0])
         finally:
             os.close(fd)
-    if flags:
-        libc.unshare(flags)
 
 
 def stage1_create(ch: Channel, plan: InitPlan) -> None:
-    preload(plan.seccomp, plan.spec.get("hooks"), bool(plan.spec["process"].get("terminal")))
+    join_self(plan.join)  # first: a user namespace would take our rights on the host's files
     linux = plan.spec.get("linux") or {}
     namespaces = linux.get("namespaces") or []
     joined = {ns["type"]: ns["path"] for ns in namespaces if ns.get("path")}
-    flags = new_flags(namespaces)
-    # Only the cgroup namespace depends on the cgroup move (its root is the cgroup we are in
-    # when we make it): enter the others now, while the parent sets the cgroup up, and take
-    # the kernel's ~1 ms for a new network namespace off the critical path. Not when a user
-    # namespace is involved (it must come first, and the parent writes its id maps) or when a
-    # mount or cgroup namespace is joined: those keep the one order below.
-    early = not (flags & libc.CLONE_NEWUSER or joined.keys() & {"user", "mount", "cgroup"})
-    if early:
-        _enter(joined, flags & ~libc.CLONE_NEWCGROUP)
-    mark("stage 1: preloaded")
-    join_self(ch.expect("go")["join"])  # before a user namespace takes our host rights
-    mark("stage 1: in the cgroup")
+    _join(joined)
     wants_cgroup_mount = any(m.get("type") == "cgroup" for m in plan.spec.get("mounts") or [])
-    if early:
-        cgroup_dirs = _host_cgroup_dirs() if wants_cgroup_mount else []
-        if flags & libc.CLONE_NEWCGROUP:
-            libc.unshare(libc.CLONE_NEWCGROUP)
-    else:
-        _enter(joined, 0)
-        cgroup_dirs = _host_cgroup_dirs() if wants_cgroup_mount else []
-        if flags:
-            libc.unshare(flags)
+    cgroup_dirs = _host_cgroup_dirs() if wants_cgroup_mount else []
+    flags = new_flags(namespaces)
+    if flags:
+        libc.unshare(flags)
     new_user = bool(flags & libc.CLONE_NEWUSER)
     if new_user:
         ch.send("userns")
@@ -190,12 +175,12 @@ def stage1_create(ch: Channel, plan: InitPlan) -> None:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
     in_userns = new_user or "user" in joined
-    mark("stage 1: namespaces made")
+    mark("stage 1: in the cgroup and the namespaces")
     _fork_after_pid(ch, lambda: _init(ch, plan, in_userns, cgroup_dirs))
 
 
 def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[str, str]]) -> None:
-    from dockyard.linux.syscalls import RealSyscalls  # all preloaded by S1
+    from dockyard.linux.syscalls import RealSyscalls  # all preloaded by the parent
     from dockyard.runtime import rootfs as rfs
     from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
 
@@ -268,8 +253,7 @@ def _console(ch: Channel, sys: Syscalls, rootfs: str, proc: dict[str, Any]) -> i
 
 
 def stage1_exec(ch: Channel, plan: ExecPlan) -> None:
-    preload(plan.seccomp, None, bool(plan.process.get("terminal")))
-    join_self(ch.expect("go")["join"])
+    join_self(plan.join)
     fds = {kind: os.open(f"/proc/{plan.init_pid}/ns/{NAMESPACES[kind][1]}",
                          os.O_RDONLY | os.O_CLOEXEC) for kind in plan.ns_types}
     for kind in join_order(set(fds)):

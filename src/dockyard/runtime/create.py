@@ -16,7 +16,7 @@ from dockyard.linux import proc
 from dockyard.runtime import state as st
 from dockyard.runtime.bundle import Bundle, load_bundle
 from dockyard.runtime.cgroup import cgroup_path, join_files, open_cg, stop_warming
-from dockyard.runtime.child import InitPlan, stage1_create
+from dockyard.runtime.child import InitPlan, preload, stage1_create
 from dockyard.runtime.spawn import Spawn
 from dockyard.runtime.trace import mark
 
@@ -76,13 +76,6 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         fifo = os.path.join(sdir, "exec.fifo")
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)
-        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-        plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo_fd, stdio, seccomp_program,
-                        seccomp_flags)
-        # fork first: S1 imports what the init needs while we set up the cgroup (2 cores)
-        spawn = Spawn(lambda ch: stage1_create(ch, plan))
-        os.close(fifo_fd)
-        mark("create: stage 1 forked")
         cg_path = cgroup_path(spec, container_id)
         cg = open_cg(cg_path)
         join: list[str] = []
@@ -92,8 +85,17 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
             cg.create()
             cg.set((spec.get("linux") or {}).get("resources") or {})
             join = join_files(cg)  # S1 moves itself in: no grace period (runtime.cgroup)
-            mark("create: cgroup made")
-        pid = _handshake(rt, spawn, container_id, bundle, console, join)
+        mark("create: cgroup made")
+        # Everything S1 and the init need is imported and decided before the fork: whatever
+        # either side touches afterwards costs copy-on-write faults on top (2x, measured).
+        preload(seccomp_program, spec.get("hooks"), bool(spec["process"].get("terminal")))
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo_fd, stdio, seccomp_program,
+                        seccomp_flags, join)
+        spawn = Spawn(lambda ch: stage1_create(ch, plan))
+        os.close(fifo_fd)
+        mark("create: stage 1 forked")
+        pid = _handshake(rt, spawn, container_id, bundle, console)
         stop_warming()  # the init is placed (runtime.cgroup: warm_migration_lock)
         mark("create: init ready")
         start_time = proc.start_time(pid)
@@ -130,7 +132,7 @@ def _undo(rt: Runtime, container_id: str, spawn: Spawn | None, cg: Any) -> None:
 
 
 def _handshake(rt: Runtime, spawn: Spawn, container_id: str, bundle: Bundle,
-               console: Callable[[int], None] | None, join: list[str]) -> int:
+               console: Callable[[int], None] | None) -> int:
     """The parent's answers in the sync protocol (runtime.sync); returns the init pid."""
     spec = bundle.spec
 
@@ -156,7 +158,7 @@ def _handshake(rt: Runtime, spawn: Spawn, container_id: str, bundle: Bundle,
                 console(fd)
 
     return spawn.run({"userns": on_userns, "hooks": on_hooks, "console": on_console,
-                      "warning": lambda m, _fd: rt.warn(m["msg"])}, join)
+                      "warning": lambda m, _fd: rt.warn(m["msg"])})
 
 
 def _wait_gone(pid: int, timeout: float = 5.0) -> None:

@@ -8,7 +8,7 @@ import os
 from dockyard.errors import Conflict
 from dockyard.oci import runtime_spec
 from dockyard.runtime.cgroup import join_files
-from dockyard.runtime.child import ExecPlan, stage1_exec
+from dockyard.runtime.child import ExecPlan, preload, stage1_exec
 from dockyard.runtime.create import compile_seccomp
 from dockyard.runtime.spawn import Spawn
 
@@ -33,16 +33,17 @@ def exec_process(rt: Runtime, container_id: str, process: dict[str, Any], *,
     spec = record.config
     seccomp_program, seccomp_flags = compile_seccomp(spec, os.path.join(rt.root, ".seccomp"))
     ns_types = tuple(ns["type"] for ns in (spec.get("linux") or {}).get("namespaces") or [])
-    plan = ExecPlan(process, record.pid, ns_types, stdio, seccomp_program, seccomp_flags)
     cg = rt.cgroup(record)
-    join = join_files(cg) if cg is not None else []
+    plan = ExecPlan(process, record.pid, ns_types, stdio, seccomp_program, seccomp_flags,
+                    join_files(cg) if cg is not None else [])
+    preload(seccomp_program, None, bool(process.get("terminal")))
     spawn = Spawn(lambda ch: stage1_exec(ch, plan))
 
     def on_console(_msg: dict[str, Any], fd: int | None) -> None:
         if fd is not None:
             console(fd) if console is not None else os.close(fd)
 
-    pid = spawn.run({"console": on_console, "warning": lambda m, _fd: rt.warn(m["msg"])}, join)
+    pid = spawn.run({"console": on_console, "warning": lambda m, _fd: rt.warn(m["msg"])})
     if pid_file:
         from dockyard.atomic import atomic_write
 

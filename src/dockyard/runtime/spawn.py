@@ -34,12 +34,9 @@ class Spawn:
         child.close()
         self.pid = 0
 
-    def run(self, on: dict[str, Callable[[dict[str, Any], int | None], None]],
-            join: list[str] | None = None) -> int:
-        """Say "go" (with the cgroup files S1 joins itself through, ``runtime.cgroup``),
-        answer messages until "ready"; return the final pid."""
+    def run(self, on: dict[str, Callable[[dict[str, Any], int | None], None]]) -> int:
+        """Answer S1's and then the final process's messages until "ready"; return its pid."""
         try:
-            self.ch.send("go", join=join or [])
             while True:
                 msg, fd = self.ch.recv()
                 kind = msg["type"]

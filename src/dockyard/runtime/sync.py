@@ -7,13 +7,11 @@ of a new pid namespace)::
 
       P (runtime ns)                          S1 / I (container side)
       --------------                          -----------------------
-      fork S1 ------------------------------> S1 waits (with no user namespace and no
-                                              joined mount/cgroup namespace, it first
-                                              enters all namespaces but the cgroup one)
-      cgroup create + set ;
-      "go" {join: files} -------------------> S1: writes "0" to each file: moves itself
-                                              into the cgroup (runtime.cgroup) ;
-                                              setns(paths) ; unshare(the rest)
+      cgroup create + set ; import what
+      the children run (runtime.child.preload)
+      fork S1 ------------------------------> S1: writes "0" to the cgroup's tasks files:
+                                              moves itself in (runtime.cgroup) ;
+                                              setns(paths) ; unshare(new namespaces)
                         <---------- "userns"  S1 (only with a new user namespace)
       write uid_map/gid_map ; "mapped" -----> S1: setresuid(0) ; fork I
                         <--------- "pid" n    S1 (n in P's pid namespace), then opens the
@@ -31,8 +29,9 @@ of a new pid namespace)::
       start: open exec.fifo, read 1 byte <--- I: writes "0", startContainer hooks, execve
                         <--- "error" {msg}    any of S1/I at any step: P kills I, removes
                                               the cgroup and state; create raises
-``exec`` is the same with S1 joining the container's cgroup and the init's namespaces (setns) instead of creating them,
-no mount sequence, no hooks and no fifo: ``ready`` comes right before execve.
+``exec`` is the same with S1 joining the container's cgroup and the init's namespaces
+(setns) instead of creating them, no mount sequence, no hooks and no fifo: ``ready`` comes
+right before execve.
 """
 
 from __future__ import annotations
