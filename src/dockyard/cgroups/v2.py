@@ -26,6 +26,7 @@ import os
 import time
 
 from dockyard.cgroups.base import (
+    SIGKILL,
     Cgroup,
     host_cpu_usage_ns,
     limit_or_none,
@@ -283,8 +284,8 @@ class CgroupV2(Cgroup):
     def frozen(self) -> bool:
         return read_kv(self._f("cgroup.events")).get("frozen") == 1
 
-    def kill_all(self, sig: int = 9) -> None:
-        if sig == 9:  # Linux 5.14+ has cgroup.kill: atomic, no freeze needed
+    def kill_all(self, sig: int = SIGKILL) -> None:
+        if sig == SIGKILL:  # Linux 5.14+ has cgroup.kill: atomic, no freeze needed
             try:
                 write_file(self._f("cgroup.kill"), "1", "kill")
                 return
