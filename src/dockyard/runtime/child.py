@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from dockyard.linux.syscalls import Syscalls
 
-__all__ = ["ExecPlan", "InitPlan", "run_child", "stage1_create", "stage1_exec"]
+__all__ = ["ExecPlan", "InitPlan", "exec_direct", "init_direct", "preload", "run_child",
+           "stage1_create"]
 
 
 class InitPlan:
@@ -157,15 +158,20 @@ def _join(joined: dict[str, str]) -> None:
             os.close(fd)
 
 
-def stage1_create(ch: Channel, plan: InitPlan) -> None:
+def _enter(ch: Channel, plan: InitPlan, *, born_in_pid_ns: bool) -> tuple[bool, list[tuple[str, str]]]:
+    """Join the cgroup, join and make the namespaces; returns (in a user namespace, the
+    cgroup directories the init mounts). With ``born_in_pid_ns`` the fork did the pid one."""
     join_self(plan.join)  # first: a user namespace would take our rights on the host's files
     linux = plan.spec.get("linux") or {}
     namespaces = linux.get("namespaces") or []
     joined = {ns["type"]: ns["path"] for ns in namespaces if ns.get("path")}
+    flags = new_flags(namespaces)
+    if born_in_pid_ns:
+        joined.pop("pid", None)
+        flags &= ~libc.CLONE_NEWPID
     _join(joined)
     wants_cgroup_mount = any(m.get("type") == "cgroup" for m in plan.spec.get("mounts") or [])
     cgroup_dirs = _host_cgroup_dirs() if wants_cgroup_mount else []
-    flags = new_flags(namespaces)
     if flags:
         libc.unshare(flags)
     new_user = bool(flags & libc.CLONE_NEWUSER)
@@ -174,9 +180,20 @@ def stage1_create(ch: Channel, plan: InitPlan) -> None:
         ch.expect("mapped")
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    in_userns = new_user or "user" in joined
-    mark("stage 1: in the cgroup and the namespaces")
+    mark("in the cgroup and the namespaces")
+    return new_user or "user" in joined, cgroup_dirs
+
+
+def stage1_create(ch: Channel, plan: InitPlan) -> None:
+    """S1, for a container with a user namespace: its pid namespace must be made inside it."""
+    in_userns, cgroup_dirs = _enter(ch, plan, born_in_pid_ns=False)
     _fork_after_pid(ch, lambda: _init(ch, plan, in_userns, cgroup_dirs))
+
+
+def init_direct(ch: Channel, plan: InitPlan) -> None:
+    """The init, forked straight into its pid namespace (``spawn.fork_in_pid_ns``)."""
+    in_userns, cgroup_dirs = _enter(ch, plan, born_in_pid_ns=True)
+    _init(ch, plan, in_userns, cgroup_dirs)
 
 
 def _init(ch: Channel, plan: InitPlan, in_userns: bool, cgroup_dirs: list[tuple[str, str]]) -> None:
@@ -252,19 +269,17 @@ def _console(ch: Channel, sys: Syscalls, rootfs: str, proc: dict[str, Any]) -> i
     return slave
 
 
-def stage1_exec(ch: Channel, plan: ExecPlan) -> None:
+def exec_direct(ch: Channel, plan: ExecPlan) -> None:
+    """The exec'd process, forked straight into the init's pid namespace
+    (``spawn.fork_in_pid_ns``): it joins the cgroup, then the other namespaces."""
+    from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
+
     join_self(plan.join)
     fds = {kind: os.open(f"/proc/{plan.init_pid}/ns/{NAMESPACES[kind][1]}",
-                         os.O_RDONLY | os.O_CLOEXEC) for kind in plan.ns_types}
+                         os.O_RDONLY | os.O_CLOEXEC) for kind in plan.ns_types if kind != "pid"}
     for kind in join_order(set(fds)):
         libc.setns(fds[kind], NAMESPACES[kind][0])
         os.close(fds[kind])
-    _fork_after_pid(ch, lambda: _exec(ch, plan))
-
-
-def _exec(ch: Channel, plan: ExecPlan) -> None:
-    from dockyard.runtime.process import exec_prepared, prepare_process, reset_signals
-
     reset_signals()
     proc = plan.process
     os.setsid()

@@ -16,7 +16,7 @@ from dockyard.linux import proc
 from dockyard.runtime import state as st
 from dockyard.runtime.bundle import Bundle, load_bundle
 from dockyard.runtime.cgroup import cgroup_path, join_files, open_cg, stop_warming
-from dockyard.runtime.child import InitPlan, preload, stage1_create
+from dockyard.runtime.child import InitPlan, init_direct, preload, stage1_create
 from dockyard.runtime.spawn import Spawn
 from dockyard.runtime.trace import mark
 
@@ -92,7 +92,7 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo_fd, stdio, seccomp_program,
                         seccomp_flags, join)
-        spawn = Spawn(lambda ch: stage1_create(ch, plan))
+        spawn = _spawn(plan)
         os.close(fifo_fd)
         mark("create: stage 1 forked")
         pid = _handshake(rt, spawn, container_id, bundle, console)
@@ -115,6 +115,16 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
     except BaseException:
         _undo(rt, container_id, spawn, cg)
         raise
+
+
+def _spawn(plan: InitPlan) -> Spawn:
+    """Fork the init straight into its pid namespace; through S1 only with a user namespace,
+    which must own the pid namespace and so be made first (runtime.sync)."""
+    namespaces = (plan.spec.get("linux") or {}).get("namespaces") or []
+    kinds = {ns["type"]: ns.get("path") or "" for ns in namespaces}
+    if "user" in kinds:
+        return Spawn(lambda ch: stage1_create(ch, plan))
+    return Spawn(lambda ch: init_direct(ch, plan), direct=True, pid_ns=kinds.get("pid"))
 
 
 def _undo(rt: Runtime, container_id: str, spawn: Spawn | None, cg: Any) -> None:

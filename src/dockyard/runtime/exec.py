@@ -8,7 +8,7 @@ import os
 from dockyard.errors import Conflict
 from dockyard.oci import runtime_spec
 from dockyard.runtime.cgroup import join_files
-from dockyard.runtime.child import ExecPlan, preload, stage1_exec
+from dockyard.runtime.child import ExecPlan, exec_direct, preload
 from dockyard.runtime.create import compile_seccomp
 from dockyard.runtime.spawn import Spawn
 
@@ -37,7 +37,8 @@ def exec_process(rt: Runtime, container_id: str, process: dict[str, Any], *,
     plan = ExecPlan(process, record.pid, ns_types, stdio, seccomp_program, seccomp_flags,
                     join_files(cg) if cg is not None else [])
     preload(seccomp_program, None, bool(process.get("terminal")))
-    spawn = Spawn(lambda ch: stage1_exec(ch, plan))
+    pid_ns = f"/proc/{record.pid}/ns/pid" if "pid" in ns_types else None
+    spawn = Spawn(lambda ch: exec_direct(ch, plan), direct=True, pid_ns=pid_ns)
 
     def on_console(_msg: dict[str, Any], fd: int | None) -> None:
         if fd is not None:

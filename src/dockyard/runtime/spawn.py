@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from dockyard import errors
+from dockyard.linux import libc
 from dockyard.linux.signals import SIGKILL
 from dockyard.runtime.child import run_child
 from dockyard.runtime.sync import Channel
@@ -15,24 +16,56 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-__all__ = ["Spawn"]
+__all__ = ["Spawn", "fork_in_pid_ns"]
+
+
+def fork_in_pid_ns(pid_ns: str | None) -> int:
+    """``os.fork()`` with the child born in a new pid namespace (``pid_ns == ""``), in the one
+    at path ``pid_ns``, or in ours (None); returns what fork returns.
+
+    unshare(2) and setns(2) with CLONE_NEWPID change only the namespace our *next* children
+    are born in, never our own; we put ours back right after the fork, so this costs one fork
+    where making the namespace in a first child (S1) and forking again costs two.
+    """
+    if pid_ns is None:
+        return os.fork()
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    forked = -1
+    try:
+        if pid_ns:
+            target = os.open(pid_ns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                libc.setns(target, libc.CLONE_NEWPID)
+            finally:
+                os.close(target)
+        else:
+            libc.unshare(libc.CLONE_NEWPID)
+        forked = os.fork()
+        return forked
+    finally:
+        if forked != 0:  # the parent (or a failure): our children are born beside us again
+            libc.setns(own, libc.CLONE_NEWPID)
+            os.close(own)
 
 
 class Spawn:
-    """One fork of S1 and the conversation with it (and with the process S1 forks).
+    """One fork and the conversation with the child: S1 and the process S1 forks, or, with
+    ``direct``, the final process itself, born in the pid namespace ``pid_ns`` (see
+    :func:`fork_in_pid_ns`) so that no S1 is needed.
 
     ``pid`` is the final process (init or exec'd process) in our pid namespace; it is never
-    reaped here (the caller, a subreaper, reaps it). S1 is reaped here.
+    reaped here (the caller, a subreaper or its parent, reaps it). S1 is reaped here.
     """
 
-    def __init__(self, stage1: Callable[[Channel], None]) -> None:
+    def __init__(self, stage1: Callable[[Channel], None], *, direct: bool = False,
+                 pid_ns: str | None = None) -> None:
         self.ch, child = Channel.pair()
-        self.s1 = os.fork()
-        if self.s1 == 0:
+        forked = fork_in_pid_ns(pid_ns) if direct else os.fork()
+        if forked == 0:
             self.ch.close()
             run_child(child, lambda: stage1(child))
         child.close()
-        self.pid = 0
+        self.s1, self.pid = (0, forked) if direct else (forked, 0)
 
     def run(self, on: dict[str, Callable[[dict[str, Any], int | None], None]]) -> int:
         """Answer S1's and then the final process's messages until "ready"; return its pid."""
