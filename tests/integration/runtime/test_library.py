@@ -108,6 +108,33 @@ def test_exec_joins_the_namespaces_and_cgroup(runtime: Runtime, bundle: Bundle) 
     wait_exit(pid)
 
 
+def test_joining_another_containers_pid_namespace_leaves_ours_alone(runtime: Runtime,
+                                                                    bundle: Bundle) -> None:
+    """The init is forked straight into its pid namespace (runtime.spawn.fork_in_pid_ns):
+    a joined one by path here, and afterwards our own children are born beside us again."""
+    first_id = bundle.id
+    first = _create(runtime, bundle, ["sleep", "60"])
+    try:
+        runtime.start(first_id)
+        bundle.id = f"{first_id}-b"  # the fixture cleans this one up
+        for ns in bundle.spec["linux"]["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{first}/ns/pid"
+        stdio, read = pipe_stdio()
+        second = _create(runtime, bundle, ["sh", "-c", "echo $$; readlink /proc/self/ns/pid"],
+                         stdio=stdio)
+        assert os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
+        runtime.start(bundle.id)
+        assert wait_exit(second) == 0
+        pid_in_ns, ns = read().split()
+        assert int(pid_in_ns) > 1  # the first container's init is pid 1 there
+        assert ns == os.readlink(f"/proc/{first}/ns/pid")
+    finally:
+        runtime.kill(first_id, signal.SIGKILL)
+        wait_exit(first)
+        runtime.delete(first_id)
+
+
 def test_exec_refuses_a_stopped_container(runtime: Runtime, bundle: Bundle) -> None:
     pid = _create(runtime, bundle, ["true"])
     runtime.start(bundle.id)
