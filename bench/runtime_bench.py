@@ -3,9 +3,14 @@
     .venv/bin/python bench/runtime_bench.py [--runs 20] [--gap MS]
 
 Each round runs ``<runtime> --root <tmp> run --bundle <bundle> <id>`` (command ``true``) once
-per runtime, round-robin so machine noise hits all three alike; medians and ratios to runc
-are printed, then where dockyard-runtime's time goes (interpreter start, imports, create,
-start, wait, delete — measured in-process with the same bundle).
+per runtime, round-robin so machine noise hits all three alike, twice: back to back, and with
+a pause before each run (``--gap``, default 50 ms). The pause matters on cgroup v1: the first
+write of a pid into a ``cgroup.procs`` after a quiet spell waits for an RCU grace period
+(~12 ms here), which runc and crun pay and dockyard-runtime does not (runtime/cgroup.py);
+back to back, a runtime often finds the lock still warm from the one before it. Medians and
+ratios to runc are printed for both, then where dockyard-runtime's time goes: timestamps its
+own processes log with ``DOCKYARD_RUNTIME_TRACE`` (runtime/trace.py), medians from the
+moment the CLI process was spawned.
 
 The whole benchmark runs in a private mount namespace where the cgroup2 hierarchy at
 /sys/fs/cgroup/unified is unmounted: crun 1.8 refuses this machine's hybrid layout otherwise
@@ -67,46 +72,57 @@ def time_run(cmd: list[str]) -> float:
     return elapsed
 
 
-def breakdown(bundle: str, state: str, runs: int) -> dict[str, float]:
-    """dockyard-runtime's phases (ms, medians over ``runs``)."""
-    py = sys.executable
-    phases: dict[str, list[float]] = {k: [] for k in (
-        "interpreter start", "CLI imports", "create", "start", "wait for exit", "delete")}
-    probe = ("import time,os,sys;t=time.perf_counter();"
-             "import dockyard.runtime.cli, dockyard.runtime.runtime, dockyard.runtime.create,"
-             "dockyard.runtime.start, dockyard.runtime.delete, dockyard.cgroups;"
-             "print(time.perf_counter()-t)")
-    for _ in range(runs):
-        phases["interpreter start"].append(time_run([py, "-c", "pass"]) * 1000)
-        out = subprocess.run([py, "-c", probe], capture_output=True, text=True, check=True)
-        phases["CLI imports"].append(float(out.stdout) * 1000)
-    from dockyard.runtime import Runtime
-
-    libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
-    rt = Runtime(state)
+def breakdown(bundle: str, state: str, runs: int) -> list[tuple[str, float]]:
+    """(event, median ms since the CLI was spawned) for dockyard-runtime's traced events."""
+    offsets: dict[str, list[float]] = {}
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for i in range(runs):
-        cid = f"bd{i}"
-        t0 = time.perf_counter()
-        pid = rt.create(cid, bundle)
-        t1 = time.perf_counter()
-        rt.start(cid)
-        t2 = time.perf_counter()
-        os.waitpid(pid, 0)
-        t3 = time.perf_counter()
-        rt.delete(cid)
-        t4 = time.perf_counter()
-        for name, a, b in (("create", t0, t1), ("start", t1, t2), ("wait for exit", t2, t3),
-                           ("delete", t3, t4)):
-            phases[name].append((b - a) * 1000)
-    return {k: statistics.median(v) for k, v in phases.items()}
+        trace = os.path.join(state, f"trace-{i}")
+        env["DOCKYARD_RUNTIME_TRACE"] = trace
+        t0 = time.monotonic_ns()
+        subprocess.run([DOCKYARD, "--root", state, "run", "--bundle", bundle, f"t{i}"],
+                       env=env, capture_output=True, check=True)
+        t1 = time.monotonic_ns()
+        seen = set()
+        with open(trace) as f:
+            for line in f:
+                _, ns, event = line.rstrip("\n").split(" ", 2)
+                if event not in seen:
+                    seen.add(event)
+                    offsets.setdefault(event, []).append((int(ns) - t0) / 1e6)
+        offsets.setdefault("(CLI exited)", []).append((t1 - t0) / 1e6)
+    medians = [(event, statistics.median(v)) for event, v in offsets.items()]
+    return sorted(medians, key=lambda em: em[1])
+
+
+def round_robin(runtimes: dict[str, str], bundle: str, base: str, runs: int,
+                gap_ms: float, tag: str) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {n: [] for n in runtimes}
+    for i in range(runs):
+        for name, binary in runtimes.items():
+            time.sleep(gap_ms / 1000)
+            root = os.path.join(base, f"state-{name}")
+            times[name].append(time_run([binary, "--root", root, "run", "--bundle", bundle,
+                                         f"{tag}{i}"]))
+    return times
+
+
+def report(title: str, times: dict[str, list[float]]) -> None:
+    ref = statistics.median(times["runc"]) if "runc" in times else None
+    print(title)
+    print(f"  {'runtime':<18} {'median ms':>10} {'min ms':>8} {'vs runc':>8}")
+    for name, values in times.items():
+        med = statistics.median(values)
+        ratio = f"{med / ref:.2f}x" if ref else "-"
+        print(f"  {name:<18} {med * 1000:>10.1f} {min(values) * 1000:>8.1f} {ratio:>8}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--gap", type=float, default=0.0, metavar="MS",
-                    help="pause before each run, so none starts while the cgroup lock is still "
-                         "warm from the previous one (docs/runtime.md, Performance)")
+    ap.add_argument("--gap", type=float, default=50.0, metavar="MS",
+                    help="pause before each run of the second round (default 50)")
     opts = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
@@ -126,26 +142,19 @@ def main() -> int:
                 runtimes[name] = shutil.which(name) or name
             else:
                 print(f"{name}: not installed, skipped")
-        times: dict[str, list[float]] = {n: [] for n in runtimes}
-        for i in range(opts.runs):
-            for name, binary in runtimes.items():
-                time.sleep(opts.gap / 1000)
-                root = os.path.join(base, f"state-{name}")
-                times[name].append(time_run([binary, "--root", root, "run", "--bundle", bundle,
-                                             f"b{i}"]))
-        ref = statistics.median(times["runc"]) if "runc" in times else None
         print(f"`run` of a busybox bundle (command: true), {opts.runs} runs each, round-robin")
-        print(f"{'runtime':<18} {'median ms':>10} {'min ms':>8} {'vs runc':>8}")
-        for name, values in times.items():
-            med = statistics.median(values)
-            ratio = f"{med / ref:.2f}x" if ref else "-"
-            print(f"{name:<18} {med * 1000:>10.1f} {min(values) * 1000:>8.1f} {ratio:>8}")
-        print("\nwhere dockyard-runtime's time goes (medians, ms):")
-        for phase, ms in breakdown(bundle, os.path.join(base, "state-lib"),
-                                   max(5, opts.runs // 2)).items():
-            print(f"  {phase:<18} {ms:7.1f}")
-        print("  (create = validate + fork + cgroup + namespaces + mounts + caps, until the init"
-              " waits on exec.fifo)")
+        report("back to back:", round_robin(runtimes, bundle, base, opts.runs, 0, "b"))
+        report(f"{opts.gap:g} ms apart:", round_robin(runtimes, bundle, base, opts.runs,
+                                                     opts.gap, "g"))
+        print("\nwhere dockyard-runtime's time goes (medians, ms since the CLI was spawned;"
+              " `python -c pass` alone: "
+              f"{statistics.median(time_run([sys.executable, '-c', 'pass']) for _ in range(9)) * 1000:.1f})")
+        state = os.path.join(base, "state-trace")
+        os.makedirs(state)
+        previous = 0.0
+        for event, ms in breakdown(bundle, state, max(9, opts.runs)):
+            print(f"  {ms:7.2f}  +{ms - previous:5.2f}  {event}")
+            previous = ms
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
