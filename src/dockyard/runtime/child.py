@@ -69,7 +69,8 @@ def run_child(ch: Channel, body: Callable[[], None]) -> NoReturn:
     os._exit(code)
 
 
-def preload(seccomp: bytes | None, hooks: dict[str, Any] | None, terminal: bool) -> None:
+def preload(seccomp: bytes | None, hooks: dict[str, Any] | None, terminal: bool,
+            rlimits: bool = False) -> None:
     """Import what the children need, in the parent before it forks S1: after the uid switch
     into a user namespace or pivot_root the host's Python library may be out of reach, and a
     forked child importing is twice as slow (copy-on-write faults on both sides)."""
@@ -78,6 +79,8 @@ def preload(seccomp: bytes | None, hooks: dict[str, Any] | None, terminal: bool)
 
     if terminal:
         from dockyard.linux import pty  # noqa: F401
+    if rlimits:
+        import resource  # noqa: F401
     if seccomp:
         from dockyard.linux import seccomp as _seccomp  # noqa: F401
     if hooks:

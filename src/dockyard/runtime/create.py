@@ -88,7 +88,8 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         mark("create: cgroup made")
         # Everything S1 and the init need is imported and decided before the fork: whatever
         # either side touches afterwards costs copy-on-write faults on top (2x, measured).
-        preload(seccomp_program, spec.get("hooks"), bool(spec["process"].get("terminal")))
+        preload(seccomp_program, spec.get("hooks"), bool(spec["process"].get("terminal")),
+                bool(spec["process"].get("rlimits")))
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         plan = InitPlan(spec, bundle.path, bundle.rootfs, fifo_fd, stdio, seccomp_program,
                         seccomp_flags, join)

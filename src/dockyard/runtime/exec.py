@@ -36,7 +36,7 @@ def exec_process(rt: Runtime, container_id: str, process: dict[str, Any], *,
     cg = rt.cgroup(record)
     plan = ExecPlan(process, record.pid, ns_types, stdio, seccomp_program, seccomp_flags,
                     join_files(cg) if cg is not None else [])
-    preload(seccomp_program, None, bool(process.get("terminal")))
+    preload(seccomp_program, None, bool(process.get("terminal")), bool(process.get("rlimits")))
     pid_ns = f"/proc/{record.pid}/ns/pid" if "pid" in ns_types else None
     spawn = Spawn(lambda ch: exec_direct(ch, plan), direct=True, pid_ns=pid_ns)
 

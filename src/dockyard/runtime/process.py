@@ -13,7 +13,6 @@ Runs in the child, after the namespaces and the pivot, in this order (runc's
 from __future__ import annotations
 
 import os
-import resource
 
 from dockyard.errors import InvalidArgument
 
@@ -60,6 +59,10 @@ def find_executable(name: str, env: dict[str, str]) -> str:
 
 
 def _set_rlimits(rlimits: list[dict[str, Any]], warn: Callable[[str], None]) -> None:
+    if not rlimits:
+        return
+    import resource  # preloaded by the parent when the spec has rlimits (runtime.child.preload)
+
     for rl in rlimits:
         kind = getattr(resource, rl["type"], None)
         if kind is None:
