@@ -43,9 +43,15 @@ def fork_in_pid_ns(pid_ns: str | None) -> int:
         forked = os.fork()
         return forked
     finally:
-        if forked != 0:  # the parent (or a failure): our children are born beside us again
-            libc.setns(own, libc.CLONE_NEWPID)
-            os.close(own)
+        if forked != 0:  # the parent, or a failure: our next children are born beside us again
+            try:
+                libc.setns(own, libc.CLONE_NEWPID)
+            except BaseException:
+                if forked > 0:
+                    os.kill(forked, SIGKILL)  # never leave a child nobody will talk to
+                raise
+            finally:
+                os.close(own)
 
 
 class Spawn:

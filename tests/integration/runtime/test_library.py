@@ -222,3 +222,22 @@ def test_update_changes_limits_of_a_running_container(runtime: Runtime, bundle: 
     assert stats.pids.limit == 7 and stats.pids.current >= 1
     runtime.kill(bundle.id, signal.SIGKILL)
     wait_exit(pid)
+
+
+def test_fork_in_pid_ns_puts_our_own_namespace_back() -> None:
+    from dockyard.runtime.spawn import fork_in_pid_ns
+
+    ours = os.readlink("/proc/self/ns/pid")
+    r, w = os.pipe()
+    pid = fork_in_pid_ns("")
+    if pid == 0:  # pid 1 of a new namespace
+        os.write(w, str(os.getpid()).encode())
+        os._exit(0)
+    os.close(w)
+    assert os.read(r, 16) == b"1"
+    os.close(r)
+    assert wait_exit(pid) == 0
+    assert os.readlink("/proc/self/ns/pid_for_children") == ours
+    with pytest.raises(FileNotFoundError):
+        fork_in_pid_ns("/nonexistent/ns/pid")
+    assert os.readlink("/proc/self/ns/pid_for_children") == ours
