@@ -38,7 +38,7 @@ class InitPlan:
                  seccomp_flags: int, join: list[str]) -> None:
         self.spec, self.bundle, self.rootfs, self.fifo_fd = spec, bundle, rootfs, fifo_fd
         self.stdio, self.seccomp, self.seccomp_flags = stdio, seccomp, seccomp_flags
-        self.join = join  # cgroup files S1 writes "0" to (runtime.cgroup.join_files)
+        self.join = join  # cgroup files the child writes "0" to (runtime.cgroup.join_files)
 
 
 class ExecPlan:
@@ -71,7 +71,7 @@ def run_child(ch: Channel, body: Callable[[], None]) -> NoReturn:
 
 def preload(seccomp: bytes | None, hooks: dict[str, Any] | None, terminal: bool,
             rlimits: bool = False) -> None:
-    """Import what the children need, in the parent before it forks S1: after the uid switch
+    """Import what the children need, in the parent before it forks: after the uid switch
     into a user namespace or pivot_root the host's Python library may be out of reach, and a
     forked child importing is twice as slow (copy-on-write faults on both sides)."""
     from dockyard.linux import capabilities, syscalls  # noqa: F401

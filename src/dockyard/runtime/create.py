@@ -84,9 +84,9 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         else:
             cg.create()
             cg.set((spec.get("linux") or {}).get("resources") or {})
-            join = join_files(cg)  # S1 moves itself in: no grace period (runtime.cgroup)
+            join = join_files(cg)  # the child moves itself in: no grace period (runtime.cgroup)
         mark("create: cgroup made")
-        # Everything S1 and the init need is imported and decided before the fork: whatever
+        # Everything the children need is imported and decided before the fork: whatever
         # either side touches afterwards costs copy-on-write faults on top (2x, measured).
         preload(seccomp_program, spec.get("hooks"), bool(spec["process"].get("terminal")),
                 bool(spec["process"].get("rlimits")))
@@ -95,7 +95,7 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
                         seccomp_flags, join)
         spawn = _spawn(plan)
         os.close(fifo_fd)
-        mark("create: stage 1 forked")
+        mark("create: forked")
         pid = _handshake(rt, spawn, container_id, bundle, console)
         stop_warming()  # the init is placed (runtime.cgroup: warm_migration_lock)
         mark("create: init ready")

@@ -1,4 +1,4 @@
-"""The parent's half of the handshake (``runtime.sync``): fork S1, answer its messages."""
+"""The parent's half of the handshake (``runtime.sync``): fork the child, answer its messages."""
 
 from __future__ import annotations
 
@@ -74,13 +74,13 @@ class Spawn:
         self.s1, self.pid = (0, forked) if direct else (forked, 0)
 
     def run(self, on: dict[str, Callable[[dict[str, Any], int | None], None]]) -> int:
-        """Answer S1's and then the final process's messages until "ready"; return its pid."""
+        """Answer the children's messages until "ready"; return the final process's pid."""
         try:
             while True:
                 msg, fd = self.ch.recv()
                 kind = msg["type"]
                 if kind == "ready":
-                    if not self.pid:  # cannot happen: the child waits for S1's "pid" (gate)
+                    if not self.pid:  # cannot happen: the init waits for S1's "pid" (gate)
                         raise errors.Internal("sync: ready before the pid was known")
                     return self.pid
                 if kind == "pid":

@@ -1,23 +1,27 @@
 """The parent/child handshake of ``create`` and ``exec``, over one SOCK_SEQPACKET socketpair.
 
 Each message is one JSON object in one packet; a packet may carry one fd (SCM_RIGHTS).
-``P`` is the caller of ``Runtime.create`` (the CLI or the shim), ``S1`` the first child
-(joins and creates namespaces), ``I`` the container init (forked by S1 so that it is pid 1
-of a new pid namespace)::
+``P`` is the caller of ``Runtime.create`` (the CLI or the shim), ``I`` the container init,
+forked straight into its new pid namespace (``runtime.spawn.fork_in_pid_ns``), so that it is
+pid 1 there. With a user namespace, which must own the pid namespace and so be made first,
+a first child ``S1`` makes the namespaces and forks ``I`` (the lines marked S1)::
 
-      P (runtime ns)                          S1 / I (container side)
-      --------------                          -----------------------
+      P (runtime ns)                          I (container side)
+      --------------                          ------------------
       cgroup create + set ; import what
       the children run (runtime.child.preload)
-      fork S1 ------------------------------> S1: writes "0" to the cgroup's tasks files:
+      fork I -------------------------------> I: writes "0" to the cgroup's tasks files:
                                               moves itself in (runtime.cgroup) ;
                                               setns(paths) ; unshare(new namespaces)
-                        <---------- "userns"  S1 (only with a new user namespace)
-      write uid_map/gid_map ; "mapped" -----> S1: setresuid(0) ; fork I
-                        <--------- "pid" n    S1 (n in P's pid namespace), then opens the
-                                              gate (a pipe I waits on: nothing I sends may
-                                              overtake "pid") ; exit
-      waitpid(S1)                             I: mount sequence (rootfs.py), up to pivot_root
+      [S1] fork S1 -------------------------> S1: the same, then unshare(CLONE_NEWUSER | ...)
+      [S1]              <---------- "userns"  S1
+      [S1] write uid_map/gid_map ;
+      [S1] "mapped" ------------------------> S1: setresuid(0) ; fork I
+      [S1]              <--------- "pid" n    S1 (n in P's pid namespace), then opens the
+      [S1]                                    gate (a pipe I waits on: nothing I sends may
+      [S1]                                    overtake "pid") ; exit
+      [S1] waitpid(S1)
+                                              I: mount sequence (rootfs.py), up to pivot_root
                         <---------- "hooks"   I
       prestart + createRuntime hooks ;
       "hooks-done" -------------------------> I: createContainer hooks ; pty ; hostname ;
@@ -27,11 +31,11 @@ of a new pid namespace)::
       write state.json, return pid               writing: blocks until `start`
       ...
       start: open exec.fifo, read 1 byte <--- I: writes "0", startContainer hooks, execve
-                        <--- "error" {msg}    any of S1/I at any step: P kills I, removes
+                        <--- "error" {msg}    any of S1/I at any step: P kills them, removes
                                               the cgroup and state; create raises
-``exec`` is the same with S1 joining the container's cgroup and the init's namespaces
-(setns) instead of creating them, no mount sequence, no hooks and no fifo: ``ready`` comes
-right before execve.
+``exec`` forks its process into the init's pid namespace the same way; the process joins the
+container's cgroup and the init's other namespaces (setns) instead of creating them; no
+mount sequence, no hooks, no fifo: ``ready`` comes right before execve.
 """
 
 from __future__ import annotations
