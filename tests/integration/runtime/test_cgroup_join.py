@@ -22,6 +22,11 @@ def _own_cgroups() -> list[str]:
         return f.read().splitlines()
 
 
+def _join_then_list(files: list[str]) -> list[str]:
+    join_self(files)
+    return _own_cgroups()
+
+
 @pytest.fixture
 def v1_cgroup() -> Iterator[CgroupV1]:
     if detect_mode() == "v2":
@@ -63,7 +68,7 @@ def v2_cgroup() -> Iterator[CgroupV2]:
 def test_a_child_joins_every_v1_hierarchy_through_tasks(v1_cgroup: CgroupV1) -> None:
     files = join_files(v1_cgroup)
     assert files and all(f.endswith("/tasks") for f in files)
-    lines = run_forked(lambda: (join_self(files), _own_cgroups())[1])
+    lines = run_forked(lambda: _join_then_list(files))
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers and "unified" not in controllers:  # every v1 hierarchy
@@ -74,7 +79,7 @@ def test_a_child_joins_every_v1_hierarchy_through_tasks(v1_cgroup: CgroupV1) -> 
 def test_a_child_joins_the_v2_cgroup_through_cgroup_procs(v2_cgroup: CgroupV2) -> None:
     files = join_files(v2_cgroup)
     assert [os.path.basename(f) for f in files] == ["cgroup.procs"]
-    lines = run_forked(lambda: (join_self(files), _own_cgroups())[1])
+    lines = run_forked(lambda: _join_then_list(files))
     assert f"0::/{v2_cgroup.path}" in lines
 
 
