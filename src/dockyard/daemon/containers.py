@@ -88,6 +88,9 @@ class ContainerService(ContainerExtras):
         self.exit_waiters: dict[str, list[asyncio.Future[Container]]] = {}
         self.remove_waiters: dict[str, list[asyncio.Future[Container]]] = {}
         self.created_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # id -> force, while a remove is in progress; an in-flight start of a container being
+        # force-removed gives up at its next step (see _start_inner) instead of racing it
+        self.removing: dict[str, bool] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.health = HealthChecker(self)
         self.network: Any = None
@@ -260,14 +263,18 @@ class ContainerService(ContainerExtras):
     async def _start(self, c: Container) -> None:
         try:
             await self._start_inner(c)
-        except DockyardError as exc:
-            c.state.error = exc.message
-            c.state.exit_code = 127 if "not found" in exc.message or "no such file" in exc.message else 126 \
-                if "permission denied" in exc.message else 128
+        except Exception as exc:
+            message = exc.message if isinstance(exc, DockyardError) else str(exc) or type(exc).__name__
+            # a monitor spawned by this attempt may hold a created init waiting on its exec
+            # fifo: kill it and let the monitor delete it (cgroup, runtime state) before going on
+            await self._abandon_monitor(c.id)
+            c.state.error = message
+            c.state.exit_code = 127 if "not found" in message or "no such file" in message else 126 \
+                if "permission denied" in message else 128
             c.state.status = "exited" if c.has_been_started else "created"
             self._save(c)
             for stream in self.pending_attach.pop(c.id, []):
-                stream.fail(exc.message)
+                stream.fail(message)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.images.unmount_rootfs, c.id)
             if self.network is not None:  # network engineer's hook: undo sandbox_for
@@ -280,6 +287,29 @@ class ContainerService(ContainerExtras):
                 self._spawn_task(self._remove_quietly(c.id))
             raise
 
+    async def _abandon_monitor(self, cid: str) -> None:
+        """Kill the init of a start that failed or was cancelled (it may still wait on its exec
+        fifo) and wait for its monitor to delete the container and exit. Its exit event is not
+        handled as a container exit: the caller undoes the start itself."""
+        self.created_waiters.pop(cid, None)
+        client = self.monitors.pop(cid, None)
+        if client is None:
+            return
+        client.on_event = lambda ev: None
+        with contextlib.suppress(DockyardError, TimeoutError):
+            await asyncio.wait_for(client.request("kill", signal=signals.SIGKILL), 5)
+        try:
+            await asyncio.wait_for(client.closed.wait(), 15)
+        except TimeoutError:
+            log.warning("the monitor of %s did not exit after its start was abandoned", cid[:12])
+        client.close()
+        self.records.clear_exit(cid)
+
+    def _check_not_removed(self, c: Container) -> None:
+        """A step of a start: give up if a forced remove is waiting for this container."""
+        if self.removing.get(c.id):
+            raise Conflict("container is marked for removal and cannot be started")
+
     async def _remove_quietly(self, cid: str) -> None:
         with contextlib.suppress(DockyardError):
             await self.remove(cid, force=True, volumes=True)
@@ -288,12 +318,14 @@ class ContainerService(ContainerExtras):
         exec_dir = self.records.exec_dir(c.id)
         os.makedirs(exec_dir, mode=0o700, exist_ok=True)
         self.records.clear_exit(c.id)
+        self._check_not_removed(c)
         rootfs = await asyncio.to_thread(self.images.mount_rootfs, c.id)
         await asyncio.to_thread(self._write_etc, c)
         await asyncio.to_thread(mountlib.copy_up, c.mount_points, rootfs)
         netns = None
         if self.network is not None and hasattr(self.network, "sandbox_for"):
             netns = await self.network.sandbox_for(c)
+        self._check_not_removed(c)
         spec = build_spec(SpecInputs(
             cid=c.id, config=c.config, host_config=c.host_config, rootfs=rootfs,
             container_dir=self.records.dir(c.id), mounts=mountlib.oci_mounts(c.mount_points), netns=netns,
@@ -329,6 +361,7 @@ class ContainerService(ContainerExtras):
             message = str(ev.get("error"))
             exc_type = InvalidArgument if ("not found" in message or "no such file" in message.lower()) else Internal
             raise exc_type(f"OCI runtime create failed: {message}: unknown")
+        self._check_not_removed(c)
         sock_path = os.path.join(exec_dir, "monitor.sock")
         pending = self.pending_attach.pop(c.id, [])
         await asyncio.gather(*(s.connect(sock_path) for s in pending))
@@ -574,9 +607,23 @@ class ContainerService(ContainerExtras):
 
     # ---- remove ---------------------------------------------------------------------
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        """Remove a container; ``force`` kills it first. Holds the container's lock: a start in
+        flight (monitor spawned, init waiting on its exec fifo) finishes or, for a forced
+        remove, gives up and deletes what it made before anything is removed here."""
         c = self.get(ref)
-        if c.state.status == "removing":
+        # in memory only: a record saved as "removing" is a removal a daemon restart cut short
+        if c.id in self.removing:
             raise Conflict(f"removal of container {c.id} is already in progress")
+        self.removing[c.id] = force
+        try:
+            async with self._lock(c.id):
+                if self.containers.get(c.id) is not c:
+                    raise ContainerNotFound(ref)
+                await self._remove_locked(c, force=force, volumes=volumes)
+        finally:
+            self.removing.pop(c.id, None)
+
+    async def _remove_locked(self, c: Container, *, force: bool, volumes: bool) -> None:
         if c.state.running or c.state.status == "restarting":
             if not force:
                 raise Conflict(f"You cannot remove a {'paused' if c.state.status == 'paused' else 'running'} "
