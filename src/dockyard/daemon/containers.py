@@ -91,6 +91,7 @@ class ContainerService(ContainerExtras):
         # id -> force, while a remove is in progress; an in-flight start of a container being
         # force-removed gives up at its next step (see _start_inner) instead of racing it
         self.removing: dict[str, bool] = {}
+        self.exiting: dict[str, asyncio.Event] = {}     # set once an exit is fully recorded
         self.tasks: set[asyncio.Task[Any]] = set()
         self.health = HealthChecker(self)
         self.network: Any = None
@@ -316,6 +317,7 @@ class ContainerService(ContainerExtras):
 
     async def _start_inner(self, c: Container) -> None:
         exec_dir = self.records.exec_dir(c.id)
+        await self._exit_handled(c.id)   # the last run's rootfs unmount and network release
         os.makedirs(exec_dir, mode=0o700, exist_ok=True)
         self.records.clear_exit(c.id)
         self._check_not_removed(c)
@@ -465,17 +467,35 @@ class ContainerService(ContainerExtras):
         client = self.monitors.pop(cid, None)
         if client is not None:
             client.close()
-        self.health.stop(cid)
+        # wait(not-running) answers from here on; remove and start wait for `handled` first, so
+        # that neither removes the records nor mounts the rootfs while this still works on them
+        handled = self.exiting[cid] = asyncio.Event()
+        try:
+            restart = await self._record_exit(c, ev)
+        finally:
+            handled.set()
+            if self.exiting.get(cid) is handled:
+                del self.exiting[cid]
+        if c.host_config.get("AutoRemove"):
+            with contextlib.suppress(DockyardError):
+                await self.remove(cid, force=True, volumes=True)
+        elif restart:
+            self._spawn_task(self._restart_later(c))
+
+    async def _record_exit(self, c: Container, ev: dict[str, Any]) -> bool:
+        """The container's exit: state, rootfs unmounted, network released, "die" published,
+        waiters answered. Returns whether its restart policy restarts it."""
+        self.health.stop(c.id)
         c.state.status = "exited"
         c.state.pid = 0
         c.state.exit_code = int(ev.get("code") or 0)
         c.state.oom_killed = bool(ev.get("oom"))
         c.state.finished_at = str(ev.get("finished_at") or now_rfc3339())
         for rec in self.execs.values():
-            if rec.container_id == cid and rec.running:
+            if rec.container_id == c.id and rec.running:
                 rec.running = False
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.images.unmount_rootfs, cid)
+            await asyncio.to_thread(self.images.unmount_rootfs, c.id)
         if self.network is not None and hasattr(self.network, "release"):
             with contextlib.suppress(Exception):
                 await self.network.release(c)
@@ -486,14 +506,16 @@ class ContainerService(ContainerExtras):
             c.state.status = "restarting"
         self._save(c)
         self._event(c, "die", exitCode=str(c.state.exit_code))
-        for fut in self.exit_waiters.pop(cid, []):
+        for fut in self.exit_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result(c)
-        if c.host_config.get("AutoRemove"):
-            with contextlib.suppress(DockyardError):
-                await self.remove(cid, force=True, volumes=True)
-        elif restart:
-            self._spawn_task(self._restart_later(c))
+        return restart
+
+    async def _exit_handled(self, cid: str) -> None:
+        """Wait until an exit being recorded (:meth:`_record_exit`) is done."""
+        handled = self.exiting.get(cid)
+        if handled is not None:
+            await handled.wait()
 
     def _should_restart(self, c: Container) -> bool:
         policy = c.host_config.get("RestartPolicy") or {}
@@ -637,6 +659,7 @@ class ContainerService(ContainerExtras):
                     await asyncio.wait_for(waiter, 10)
                 except TimeoutError:
                     raise Internal(f"could not kill running container {c.id}, cannot remove") from None
+        await self._exit_handled(c.id)   # its "die" comes before "destroy", its records stay till then
         c.state.status = "removing"
         self._save(c)
         try:
