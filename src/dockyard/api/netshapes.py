@@ -1,7 +1,8 @@
 """Docker's JSON for networks, endpoints and published ports (Engine API v1.41).
 
 Inputs are :class:`dockyard.network.Network` / ``Endpoint`` / ``PortBinding`` values and the
-container's ``c.network`` view (see :mod:`dockyard.daemon.networks`).
+container's ``c.network`` view (see :mod:`dockyard.daemon.networks`: ``endpoints()``,
+``attachments(network_mode)``, ``ports()``, ``sandbox_key()``).
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def _ports_map(exposed: Iterable[str], bindings: Iterable[Any]) -> dict[str, Any
     return out
 
 
-def _endpoint_json(net: Any, ep: Any) -> dict[str, Any]:
-    return {"IPAMConfig": None, "Links": None,
+def _endpoint_json(net: Any, ep: Any, att: Any = None) -> dict[str, Any]:
+    return {"IPAMConfig": _ipam_config(att), "Links": None,
             "Aliases": [*ep.aliases, ep.container_id[:12]] if not net.predefined else None,
             "NetworkID": net.id, "EndpointID": endpoint_id(net.id, ep.container_id),
             "Gateway": ep.gateway, "IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen,
@@ -75,21 +76,67 @@ def _endpoint_json(net: Any, ep: Any) -> dict[str, Any]:
             "GlobalIPv6PrefixLen": ep.prefixlen6 or 0, "MacAddress": ep.mac, "DriverOpts": None}
 
 
-_EMPTY_ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "",
-                   "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                   "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                   "MacAddress": "", "DriverOpts": None}
+_EMPTY_ENDPOINT: dict[str, Any] = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "",
+                                   "EndpointID": "", "Gateway": "", "IPAddress": "",
+                                   "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                                   "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+_PREDEFINED = ("bridge", "host", "none")
+
+
+def _ipam_config(att: Any) -> dict[str, str] | None:
+    return {"IPv4Address": att.ip} if att is not None and att.ip else None
+
+
+def _sandbox_only(att: Any) -> bool:
+    """``none`` and ``host`` give a container no endpoint of ours, yet dockerd shows one."""
+    return att.network is not None and att.network.driver in ("null", "host")
+
+
+def _configured_json(c: Any, att: Any, *, running: bool) -> dict[str, Any]:
+    """A network the container is on by its settings but not attached to right now.
+
+    What dockerd 20.10 shows: before the first start only what create or ``network connect``
+    asked for (``NetworkID`` empty; connect already adds the short-id alias on a user-defined
+    network); after a stop the network's id and the aliases stay, the addresses go.
+    ``none``/``host`` have an id (and, while running, an endpoint id) once the container ran.
+    """
+    started = c.state.status != "created"
+    out = dict(_EMPTY_ENDPOINT)
+    out["IPAMConfig"] = _ipam_config(att)
+    user_defined = att.name not in _PREDEFINED
+    if user_defined and (att.joined_id or att.connected):
+        out["Aliases"] = [*att.aliases, c.id[:12]]
+    elif att.aliases:
+        out["Aliases"] = list(att.aliases)
+    if att.joined_id:
+        out["NetworkID"] = att.joined_id
+    elif _sandbox_only(att) and started:
+        out["NetworkID"] = att.network.id
+        if running:
+            out["EndpointID"] = endpoint_id(att.network.id, c.id)
+    return out
 
 
 def container_network_settings(c: Any, view: Any) -> dict[str, Any]:
-    """``NetworkSettings`` of container inspect."""
-    mode = str(c.host_config.get("NetworkMode") or "default")
+    """``NetworkSettings`` of container inspect.
+
+    ``Networks`` lists the endpoints the container has now, and -- when it is not running, or
+    for ``none``/``host`` -- the networks it is configured on (see :func:`_configured_json`).
+    Keys are sorted, as Go's JSON encoder writes dockerd's map.
+    """
+    mode = c.host_config.get("NetworkMode")
     running = c.state.status in ("running", "paused")
     eps = view.endpoints()
-    networks: dict[str, Any] = {net.name: _endpoint_json(net, ep) for net, ep in eps}
-    if not networks:
-        name = "bridge" if mode == "default" else mode
-        networks = {} if name.startswith("container:") else {name: dict(_EMPTY_ENDPOINT)}
+    attached = {net.name: (net, ep) for net, ep in eps}
+    networks: dict[str, Any] = {}
+    for att in view.attachments(mode):
+        if att.name in attached:
+            net, ep = attached.pop(att.name)
+            networks[att.name] = _endpoint_json(net, ep, att)
+        elif not running or _sandbox_only(att):
+            networks[att.name] = _configured_json(c, att, running=running)
+    for name, (net, ep) in attached.items():
+        networks[name] = _endpoint_json(net, ep)
     primary = next((_endpoint_json(n, e) for n, e in eps if n.name == "bridge"), _EMPTY_ENDPOINT)
     ports = _ports_map(c.config.get("ExposedPorts") or {}, view.ports()) if running else {}
     return {"Bridge": "", "SandboxID": c.id if running else "", "HairpinMode": False,
@@ -101,7 +148,7 @@ def container_network_settings(c: Any, view: Any) -> dict[str, Any]:
             "GlobalIPv6PrefixLen": primary["GlobalIPv6PrefixLen"],
             "IPAddress": primary["IPAddress"], "IPPrefixLen": primary["IPPrefixLen"],
             "IPv6Gateway": primary["IPv6Gateway"], "MacAddress": primary["MacAddress"],
-            "Networks": networks}
+            "Networks": dict(sorted(networks.items()))}
 
 
 def port_summary(c: Any, view: Any) -> list[dict[str, Any]]:

@@ -76,16 +76,13 @@ def network_settings(c: Any, exec_root: str) -> dict[str, Any]:
         from dockyard.api.netshapes import container_network_settings
 
         return container_network_settings(c, net)
-    networks: dict[str, Any] = {}
-    if mode in ("none", "default", "bridge") and not net:
-        networks = {"none": {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
-                             "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "",
-                             "DriverOpts": None}}
-    elif mode == "host":
-        networks = {"host": {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "host",
-                             "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}}
+    # no network service (networking unavailable): the network the settings name, as dockerd
+    # shows a created container's
+    name = "bridge" if mode in ("default", "bridge") else mode
+    networks: dict[str, Any] = {} if name.startswith("container:") else {name: {
+        "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
+        "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}}
     running = c.state.status in ("running", "paused")
     return {"Bridge": "", "SandboxID": c.id if running else "", "HairpinMode": False, "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": f"/proc/{c.state.pid}/ns/net" if running else "",

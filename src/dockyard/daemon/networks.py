@@ -11,6 +11,10 @@ The container service calls three hooks (``ContainerService.network``):
 - ``release(c)`` -- after the container exited: the reverse. Unmounting the namespace file lets
   the kernel tear the veth down asynchronously, so this costs ~1 ms.
 
+``adopt(c)`` hangs a :class:`ContainerNetView` on each container record (at daemon start, and
+on a container's ``create`` event), so that inspect shows the networks it is configured on
+(``attachments``) before it ever starts and after it stopped, as dockerd does.
+
 The API's /networks routes call the rest. Blocking library calls run in threads
 (``asyncio.to_thread``); the DNS server and the userland proxy live on the loop. Per-container
 settings are records in ``<data-root>/network/containers/<id>.json``.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -45,7 +50,7 @@ from dockyard.network.netns import create_netns_file, remove_netns_file
 from dockyard.network.ports import PortBinding, PortSpec, bindings_from_api, publish_all_bindings
 from dockyard.network.proxy import PortProxy
 
-__all__ = ["ContainerNetConfig", "NetworkService"]
+__all__ = ["Attachment", "ContainerNetConfig", "ContainerNetView", "NetworkService"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,32 @@ class ContainerNetConfig:
     aliases: dict[str, list[str]] = field(default_factory=dict)
     ips: dict[str, str] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)      # networks added by `network connect`
+    joined: dict[str, str] = field(default_factory=dict)  # name -> id, as of the last run
+    # the --network one: "" as created, "left" (disconnected while stopped: not attached at
+    # start), "connected" (connected again after that)
+    primary: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"aliases": self.aliases, "ips": self.ips, "extra": self.extra,
+                "joined": self.joined, "primary": self.primary}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ContainerNetConfig:
+        return cls(dict(raw.get("aliases") or {}), dict(raw.get("ips") or {}),
+                   list(raw.get("extra") or []), dict(raw.get("joined") or {}),
+                   str(raw.get("primary") or ""))
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A network a container is configured on, whether or not it is attached right now."""
+
+    name: str                        # the network's name (as configured, if it is gone)
+    network: Network | None          # None: no such network (any more)
+    aliases: tuple[str, ...] = ()
+    ip: str = ""                     # --ip
+    joined_id: str = ""              # the network's id when the container last ran on it
+    connected: bool = False          # added by `network connect`, not by create's --network
 
 
 class NetworkService:
@@ -73,6 +104,7 @@ class NetworkService:
         self.dns = EmbeddedDns(self.nm.resolve, self._upstreams)
         self.proxy = PortProxy()
         self._dns_flags: dict[str, list[str]] = {}
+        self._confs: dict[str, ContainerNetConfig] = {}   # the records, read once (inspect, ps)
         self.error = ""                        # why networking is unavailable, if it is
         self._watch: asyncio.Future[None] | None = None
 
@@ -80,16 +112,17 @@ class NetworkService:
     async def start(self) -> None:
         """Call after the container service restored its records (it knows who still runs)."""
         if hasattr(self.events, "subscribe"):
-            self._watch = asyncio.ensure_future(self._forget_destroyed(self.events.subscribe()))
+            self._watch = asyncio.ensure_future(self._follow_containers(self.events.subscribe()))
+        known = dict(getattr(self.containers, "containers", {}))
+        for c in known.values():
+            self.adopt(c)
         try:
             await asyncio.to_thread(self.nm.start, None)
         except (DockyardError, OSError) as exc:   # not root, no nftables ...: degrade
             self.error = str(exc)
             log.warning("bridge networking is unavailable: %s", exc)
             return
-        known = dict(getattr(self.containers, "containers", {}))
         for c in known.values():
-            c.network = ContainerNetView(self, c.id)
             self._dns_flags[c.id] = [str(x) for x in c.host_config.get("Dns") or []]
         for cid in {cid for net in self.nm.list() for cid in net.endpoints}:
             c = known.get(cid)
@@ -101,13 +134,24 @@ class NetworkService:
             if entry.endswith(".json") and entry[:-5] not in known:
                 self.forget(entry[:-5])
 
-    async def _forget_destroyed(self, queue: asyncio.Queue[Any]) -> None:
-        """Drop a container's network record when the container is removed."""
+    async def _follow_containers(self, queue: asyncio.Queue[Any]) -> None:
+        """Adopt a new container record; drop its network record when it is removed.
+
+        A create's event is queued before its API answer is written, so this task runs before
+        the loop reads the client's next request: the first inspect already has the view.
+        """
         try:
             while True:
                 ev = await queue.get()
-                if getattr(ev, "type", "") == "container" and getattr(ev, "action", "") == "destroy":
-                    self.forget(str(getattr(ev, "actor_id", "")))
+                if getattr(ev, "type", "") != "container":
+                    continue
+                action, cid = getattr(ev, "action", ""), str(getattr(ev, "actor_id", ""))
+                if action == "create":
+                    c = getattr(self.containers, "containers", {}).get(cid)
+                    if c is not None:
+                        self.adopt(c)
+                elif action == "destroy":
+                    self.forget(cid)
         finally:
             self.events.unsubscribe(queue)
 
@@ -125,18 +169,20 @@ class NetworkService:
         return os.path.join(self.records_dir, f"{cid}.json")
 
     def _load(self, cid: str) -> ContainerNetConfig:
-        try:
-            with open(self._record(cid)) as f:
-                raw = json.load(f)
-        except (OSError, ValueError):
-            return ContainerNetConfig()
-        return ContainerNetConfig(dict(raw.get("aliases") or {}), dict(raw.get("ips") or {}),
-                                  list(raw.get("extra") or []))
+        """A fresh copy of the container's record (callers change it, then :meth:`_store`)."""
+        conf = self._confs.get(cid)
+        if conf is None:
+            try:
+                with open(self._record(cid)) as f:
+                    conf = ContainerNetConfig.from_json(json.load(f))
+            except (OSError, ValueError, AttributeError):
+                return ContainerNetConfig()
+            self._confs[cid] = conf
+        return copy.deepcopy(conf)
 
     def _store(self, cid: str, conf: ContainerNetConfig) -> None:
-        atomic_write_json(self._record(cid),
-                          {"aliases": conf.aliases, "ips": conf.ips, "extra": conf.extra},
-                          durable=False)
+        atomic_write_json(self._record(cid), conf.to_json(), durable=False)
+        self._confs[cid] = copy.deepcopy(conf)
 
     async def on_create(self, cid: str, host_config: Mapping[str, Any],
                         networking_config: Mapping[str, Any] | None) -> None:
@@ -166,8 +212,36 @@ class NetworkService:
         self._store(cid, conf)
 
     def forget(self, cid: str) -> None:
+        self._confs.pop(cid, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._record(cid))
+
+    def adopt(self, c: Any) -> None:
+        """Hang the live network view on a container record (at create, and at daemon start)."""
+        c.network = ContainerNetView(self, c.id)
+
+    def attachments(self, cid: str, network_mode: str | None) -> builtins.list[Attachment]:
+        """The networks the container is on by its settings: ``--network`` first, then those
+        added by ``network connect``; none for ``container:<id>`` (it has no network of its
+        own). What inspect shows for a container that is not attached right now."""
+        mode = parse_network_mode(network_mode)
+        if mode.kind == "container":
+            return []
+        conf = self._load(cid)
+        primary = mode.network if mode.attaches else mode.kind
+        configured = [] if conf.primary == "left" else [(primary, conf.primary == "connected")]
+        out = []
+        for ref, connected in [*configured, *((name, True) for name in conf.extra)]:
+            try:
+                net: Network | None = self.nm.get(ref)
+            except (NotFound, InvalidArgument):
+                net = None
+            name = net.name if net is not None else ref
+            out.append(Attachment(
+                name, net, tuple(conf.aliases.get(name) or conf.aliases.get(ref) or ()),
+                conf.ips.get(name) or conf.ips.get(ref) or "", conf.joined.get(name, ""),
+                connected))
+        return out
 
     def _netns_path(self, cid: str) -> str:
         return os.path.join(self.netns_dir, cid)
@@ -191,9 +265,11 @@ class NetworkService:
         await asyncio.to_thread(self._reset_netns, c.id, path)
         try:
             if mode.attaches:
-                await self._attach(c, mode.network, path)
-                await self._publish(c, mode.network)
-                for extra in self._load(c.id).extra:
+                conf = self._load(c.id)
+                if conf.primary != "left":         # dockerd: disconnected while stopped
+                    await self._attach(c, mode.network, path)
+                    await self._publish(c, mode.network)
+                for extra in conf.extra:
                     with contextlib.suppress(NotFound):     # removed while we were stopped
                         await self._attach(c, extra, path)
             await asyncio.to_thread(self._write_etc, c, str(mode))
@@ -213,7 +289,9 @@ class NetworkService:
                       ip: str | None = None) -> Endpoint:
         net = self.nm.get(network)
         conf = self._load(c.id)
-        names = [*aliases, *conf.aliases.get(net.name, []), *conf.aliases.get(network, [])]
+        # the record keys a network by the name or id it was given: each alias once
+        names = list(dict.fromkeys([*aliases, *conf.aliases.get(net.name, []),
+                                    *conf.aliases.get(network, [])]))
         ep = await asyncio.to_thread(
             self.nm.attach, c.id, path, net.id, name=c.name, aliases=names,
             mac=c.config.get("MacAddress") or None,
@@ -291,9 +369,16 @@ class NetworkService:
         await self.dns.remove(c.id)
         for binding in self.nm.ports(c.id):
             await self.proxy.remove(binding.proto, binding.host_ip, binding.host_port)
+        joined = {}
         for net, _ in self.nm.endpoints_of(c.id):
+            joined[net.name] = net.id
             self.events.publish("network", "disconnect", net.id, container=c.id, name=net.name,
                                 type="bridge")
+        if joined and os.path.exists(self._record(c.id)):
+            # a stopped container's inspect keeps the ids of the networks it was on (dockerd)
+            conf = self._load(c.id)
+            conf.joined = joined
+            self._store(c.id, conf)
         path = self._netns_path(c.id)
 
         def undo() -> None:
@@ -357,6 +442,8 @@ class NetworkService:
         if not c.state.running and (net.name in conf.extra or net.name == primary):
             # like dockerd, connecting a stopped container to a network it is already on only
             # updates its endpoint settings (docker-compose 1.x sets a service's aliases so)
+            if net.name == primary and conf.primary == "left":
+                conf.primary = "connected"
             if aliases:
                 conf.aliases[net.name] = list(aliases)
             if ip:
@@ -382,6 +469,8 @@ class NetworkService:
 
     async def disconnect(self, c: Any, ref: str, force: bool = False) -> None:
         net = self.nm.get(ref)
+        if c.id not in net.endpoints and not c.state.running and self._leave(c, net.name):
+            return
         if c.id not in net.endpoints:
             if force:
                 return
@@ -397,6 +486,29 @@ class NetworkService:
             await self.dns.remove(c.id)
         self.events.publish("network", "disconnect", net.id, container=c.id, name=net.name,
                             type="bridge")
+
+    def _leave(self, c: Any, name: str) -> bool:
+        """Disconnect a container that is not running: only its settings change (dockerd allows
+        it, and docker-compose 1.x disconnects a created container before connecting it with
+        the service's aliases). False if the container is not on that network."""
+        conf = self._load(c.id)
+        mode = parse_network_mode(c.host_config.get("NetworkMode"))
+        if name in conf.extra:
+            conf.extra.remove(name)
+        elif mode.attaches and conf.primary != "left" and self._name_of(mode.network) == name:
+            conf.primary = "left"
+        else:
+            return False
+        conf.aliases.pop(name, None)
+        conf.ips.pop(name, None)
+        self._store(c.id, conf)
+        return True
+
+    def _name_of(self, ref: str) -> str:
+        try:
+            return self.nm.get(ref).name
+        except (NotFound, InvalidArgument):
+            return ref
 
     def ports(self, cid: str) -> builtins.list[PortBinding]:
         return self.nm.ports(cid)
@@ -447,3 +559,6 @@ class ContainerNetView:
     def sandbox_key(self) -> str:
         path = self._service._netns_path(self._cid)
         return path if os.path.exists(path) else ""
+
+    def attachments(self, network_mode: str | None) -> builtins.list[Attachment]:
+        return self._service.attachments(self._cid, network_mode)

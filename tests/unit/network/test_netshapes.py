@@ -11,6 +11,7 @@ from dockyard.api.netshapes import (
     network_json,
     port_summary,
 )
+from dockyard.daemon.networks import Attachment
 from dockyard.network import Endpoint, Network, PortBinding
 
 EP = Endpoint(container_id="c" * 64, network_id="n" * 64, name="web", aliases=("front",),
@@ -25,6 +26,10 @@ class View:
     def endpoints(self) -> list[tuple[Network, Endpoint]]:
         return [(NET, EP)]
 
+    def attachments(self, network_mode: str | None) -> list[Attachment]:
+        assert network_mode == "app"
+        return [Attachment("app", NET, ("front",), joined_id=NET.id)]
+
     def ports(self) -> list[PortBinding]:
         return list(EP.ports)
 
@@ -32,8 +37,8 @@ class View:
         return "/run/dockyard/netns/c"
 
 
-def container(status: str = "running") -> Any:
-    return SimpleNamespace(id="c" * 64, host_config={"NetworkMode": "app"},
+def container(status: str = "running", mode: str = "app") -> Any:
+    return SimpleNamespace(id="c" * 64, host_config={"NetworkMode": mode},
                            config={"ExposedPorts": {"80/tcp": {}, "443/tcp": {}}},
                            state=SimpleNamespace(status=status))
 
@@ -63,3 +68,93 @@ def test_ps_ports_show_published_then_exposed() -> None:
         {"PrivatePort": 443, "Type": "tcp"}]
     assert port_summary(container("exited"), View()) == [
         {"PrivatePort": 80, "Type": "tcp"}, {"PrivatePort": 443, "Type": "tcp"}]
+
+
+# -- a container that is not attached now: dockerd 20.10's answers, checked against the real one
+# (tests/interop/cli/test_cli_against_daemons.py::test_inspect_networks_of_created_and_stopped_containers)
+
+BRIDGE = Network(id="b" * 64, name="bridge", driver="bridge", bridge="dy0", subnet="10.2.0.0/24",
+                 gateway="10.2.0.1")
+NONE = Network(id="0" * 64, name="none", driver="null")
+OTHER = Network(id="o" * 64, name="other", driver="bridge", bridge="dy-o", subnet="10.3.0.0/24",
+                gateway="10.3.0.1")
+EMPTY = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
+         "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+         "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+
+
+class Detached:
+    """A container with no endpoint now, configured on ``attached``."""
+
+    def __init__(self, *attached: Attachment) -> None:
+        self.attached = list(attached)
+        self.modes: list[str | None] = []
+
+    def endpoints(self) -> list[tuple[Network, Endpoint]]:
+        return []
+
+    def attachments(self, network_mode: str | None) -> list[Attachment]:
+        self.modes.append(network_mode)
+        return self.attached
+
+    def ports(self) -> list[PortBinding]:
+        return []
+
+    def sandbox_key(self) -> str:
+        return ""
+
+
+def test_created_container_lists_its_network_with_what_create_asked_for() -> None:
+    view = Detached(Attachment("app", NET, ("web",), "10.1.0.9"))
+    out = container_network_settings(container("created"), view)
+    assert view.modes == ["app"]
+    assert out["Networks"] == {"app": EMPTY | {"IPAMConfig": {"IPv4Address": "10.1.0.9"},
+                                               "Aliases": ["web"]}}
+    assert out["Ports"] == {} and out["SandboxKey"] == "" and out["IPAddress"] == ""
+
+
+def test_created_container_connect_adds_the_short_id_alias_on_user_networks() -> None:
+    view = Detached(Attachment("bridge", BRIDGE),
+                    Attachment("app", NET, ("zz",), connected=True))
+    out = container_network_settings(container("created", "default"), view)
+    assert out["Networks"] == {"app": EMPTY | {"Aliases": ["zz", "c" * 12]}, "bridge": EMPTY}
+    assert list(out["Networks"]) == ["app", "bridge"]      # sorted, as Go writes a map
+
+
+def test_stopped_container_keeps_network_ids_and_aliases_without_addresses() -> None:
+    view = Detached(Attachment("bridge", BRIDGE, joined_id=BRIDGE.id),
+                    Attachment("app", NET, joined_id=NET.id),
+                    Attachment("other", OTHER, connected=True))   # connected after it stopped
+    out = container_network_settings(container("exited", "default"), view)
+    assert out["Networks"] == {
+        "app": EMPTY | {"NetworkID": NET.id, "Aliases": ["c" * 12]},
+        "bridge": EMPTY | {"NetworkID": BRIDGE.id},
+        "other": EMPTY | {"Aliases": ["c" * 12]}}
+
+
+def test_none_and_host_have_the_network_id_once_run_and_an_endpoint_while_running() -> None:
+    view = Detached(Attachment("none", NONE))
+    assert container_network_settings(container("created", "none"), view)["Networks"] == {
+        "none": EMPTY}
+    running = container_network_settings(container("running", "none"), view)["Networks"]
+    assert running == {"none": EMPTY | {"NetworkID": NONE.id,
+                                        "EndpointID": endpoint_id(NONE.id, "c" * 64)}}
+    assert container_network_settings(container("exited", "none"), view)["Networks"] == {
+        "none": EMPTY | {"NetworkID": NONE.id}}
+
+
+def test_running_container_lists_only_networks_it_is_attached_to() -> None:
+    class Partly(View):
+        def attachments(self, network_mode: str | None) -> list[Attachment]:
+            return [Attachment("bridge", BRIDGE, joined_id=BRIDGE.id),
+                    Attachment("app", NET, ("front",), "10.1.0.2")]
+
+    out = container_network_settings(container("running", "default"), Partly())
+    assert list(out["Networks"]) == ["app"]
+    assert out["Networks"]["app"]["IPAMConfig"] == {"IPv4Address": "10.1.0.2"}
+    assert out["Networks"]["app"]["EndpointID"] == endpoint_id(NET.id, EP.container_id)
+
+
+def test_container_sharing_another_containers_network_lists_none() -> None:
+    out = container_network_settings(container("created", "container:x"), Detached())
+    assert out["Networks"] == {}
