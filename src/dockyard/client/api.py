@@ -107,6 +107,12 @@ class Client:
             self._conn.close()
             self._conn = None
 
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def unreachable(self, exc: BaseException | None = None) -> errors.Unavailable:
         err = errors.Unavailable(
             f"Cannot connect to the Docker daemon at {self.endpoint}. Is the docker daemon running?")
@@ -214,11 +220,14 @@ class Client:
             self.ping()
         headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
         resp = self._send(method, path, params, body, headers, own_connection=True)
-        if resp.status >= 400:
-            raise error_for(resp.status, _message(resp.read(), resp))
         if resp.status not in (101, 200):
-            resp.close()
-            raise errors.Internal(f"unexpected reply to {method} {path}: {resp.status}")
+            # the connection is this call's own: nobody else would close it
+            try:
+                if resp.status >= 400:
+                    raise error_for(resp.status, _message(resp.read(), resp))
+                raise errors.Internal(f"unexpected reply to {method} {path}: {resp.status}")
+            finally:
+                resp.conn.close()
         return Hijacked(resp.conn.sock, resp.conn.rfile)
 
     # -- containers -----------------------------------------------------------------------------

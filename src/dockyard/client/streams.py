@@ -166,3 +166,9 @@ class Hijacked:
 
     def frames(self, tty: bool) -> Iterator[tuple[int, bytes]]:
         return raw(self.read) if tty else demux(self.read)
+
+    def __enter__(self) -> Hijacked:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -2,17 +2,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import tracemalloc  # noqa: F401
 from collections.abc import Iterator
 
 import pytest
 
+from dockyard.client import Client
 from tests.unit.client.fakedaemon import FakeDaemon
-
-# Imported up front on purpose: some client tests leave sockets for the garbage collector, and
-# pytest's unraisable-exception hook imports tracemalloc on the first ResourceWarning; when a
-# second socket is collected during that import the hook sees a partially initialised module
-# and the test fails ("partially initialized module 'tracemalloc'"), now and then.
 
 
 @pytest.fixture
@@ -22,3 +17,10 @@ def fake_daemon() -> Iterator[FakeDaemon]:
     with FakeDaemon(os.path.join(d, "d.sock")) as daemon:
         yield daemon
     os.rmdir(d)
+
+
+@pytest.fixture
+def client(fake_daemon: FakeDaemon) -> Iterator[Client]:
+    """A client of ``fake_daemon``, closed (its keep-alive socket too) after the test."""
+    with Client(fake_daemon.host) as c:
+        yield c
