@@ -36,9 +36,9 @@ class EngineDaemon:
         self.extra_args = list(extra_args or [])
         self.config_file = os.path.join(self.root, "daemon.json")
         conf = dict(daemon_json or {})
-        # a private default-bridge subnet per daemon: parallel test daemons never compete for pools
-        rnd = int.from_bytes(os.urandom(2), "big")
-        conf.setdefault("bip", f"10.{200 + rnd % 50}.{rnd >> 8}.1/24")
+        self.bip_claim = ""
+        if "bip" not in conf:
+            conf["bip"], self.bip_claim = _claim_bip()
         with open(self.config_file, "w") as f:
             json.dump(conf, f)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -115,6 +115,9 @@ class EngineDaemon:
             _remove_cgroup(cid)
         _remove_network_leftovers(self.data_root)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.bip_claim:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.bip_claim)
 
     # -- clients -----------------------------------------------------------------------------
     def docker(self, *args: str, input: bytes | None = None, timeout: float = 60,
@@ -216,6 +219,32 @@ class ReferenceDockerd:
         if self.made_docker0:
             subprocess.run(["ip", "link", "del", "docker0"], capture_output=True, check=False)
 
+
+
+BIP_CLAIMS = "/tmp/dy-engine-bips"
+BIP_BASE = 96 << 8         # 10.96.0.0/11: 8192 /24s, apart from the network tests' 10.128.0.0/9
+
+
+def _claim_bip() -> tuple[str, str]:
+    """A default-bridge subnet (``10.x.y.1/24``) for one test daemon, and the file that claims
+    it: no two daemons of parallel tests (or sessions) ever get the same subnet (two bridges on
+    one subnet break one of them: its published ports end on the other bridge, EHOSTUNREACH),
+    and none that a route on the host already uses."""
+    os.makedirs(BIP_CLAIMS, exist_ok=True)
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True,
+                            check=False).stdout
+    for _ in range(1000):
+        n = BIP_BASE + int.from_bytes(os.urandom(2), "big") % 8192
+        net = f"10.{n >> 8}.{n & 255}"
+        if f"{net}.0/" in routes:
+            continue
+        claim = os.path.join(BIP_CLAIMS, net)
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        return f"{net}.1/24", claim
+    raise RuntimeError(f"no free test subnet in 10.96.0.0/11 (stale claims in {BIP_CLAIMS}?)")
 
 
 def _dechunk(data: bytes) -> bytes:

@@ -13,13 +13,28 @@ The pair is created by one netlink request with the peer born inside the contain
 (IFLA_NET_NS_FD), already named ``ethN`` and carrying its MAC; it is then addressed and routed
 from a thread that joined that namespace (:mod:`dockyard.network.netns`). Deleting the host end
 deletes both ends (veth(4)), which is how every rollback and teardown works.
+
+Several Dockyard instances may share a host (tests run many daemons in parallel). Two bridges
+carrying the same subnet break one of them without a word: the kernel sends that subnet's
+traffic through whichever route came first, so a published port's DNAT lands on the other
+bridge, where nothing answers ARP (``connect`` fails with EHOSTUNREACH after ~3 s). So
+:func:`ensure_bridge` refuses a bridge another instance owns and, for the default bridge and
+automatically chosen subnets, an address whose subnet another link already routes at least as
+specifically (an explicit ``--subnet`` only logs it, as Docker accepts it); and
+:func:`bridge_lock` (a host-wide flock) makes "check the host's routes, choose, create the
+bridge" one step for every instance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import ipaddress
+import logging
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -29,8 +44,10 @@ from dockyard.errors import Conflict, Internal, NotFound
 from dockyard.network.netns import run_in_netns
 
 __all__ = [
+    "BRIDGE_LOCK",
     "ContainerIface",
     "bridge_exists",
+    "bridge_lock",
     "configure_container_iface",
     "create_veth",
     "delete_link",
@@ -40,8 +57,15 @@ __all__ = [
     "mac_for_ip",
     "owned_bridges",
     "remove_container_iface",
+    "routes_taking",
     "set_sysctl",
 ]
+
+log = logging.getLogger(__name__)
+
+BRIDGE_LOCK = "/run/dockyard-bridges.lock"
+_THREAD_LOCK = threading.RLock()
+_held = threading.local()
 
 
 @dataclass(frozen=True)
@@ -81,15 +105,83 @@ def bridge_exists(name: str) -> bool:
     return link_exists(name)
 
 
-def ensure_bridge(name: str, gateways: list[str], mtu: int = 1500, owner: str = "") -> None:
+@contextlib.contextmanager
+def bridge_lock(path: str = BRIDGE_LOCK) -> Iterator[None]:
+    """Host-wide: one Dockyard instance at a time chooses subnets and creates bridges.
+
+    flock(2) on ``path``; re-entrant within a process (a thread lock plus a depth count), as a
+    second flock on a new open file description of the same file would wait for itself.
+    """
+    with _THREAD_LOCK:
+        depth = getattr(_held, "depth", 0)
+        if depth:
+            _held.depth = depth + 1
+            try:
+                yield
+            finally:
+                _held.depth = depth
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _held.depth = 1
+            try:
+                yield
+            finally:
+                _held.depth = 0
+        finally:
+            os.close(fd)   # closing the last fd of the description drops the flock
+
+
+def routes_taking(cidr: str, exclude: str = "") -> list[tuple[str, str]]:
+    """(route, link) of main-table routes through links other than ``exclude`` that would
+    carry traffic meant for ``cidr``: overlapping it and at least as specific."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    family = 2 if net.version == 4 else 10
+    found = []
+    with IPRoute() as ipr:
+        names = {link["index"]: str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()}
+        for r in ipr.get_routes(family=family, table=254):
+            dst = r.get_attr("RTA_DST")
+            if not dst or r["dst_len"] < net.prefixlen:
+                continue
+            route = ipaddress.ip_network(f"{dst}/{r['dst_len']}", strict=False)
+            link = names.get(r.get_attr("RTA_OIF") or 0, "")
+            if link and link != exclude and route.overlaps(net):  # type: ignore[arg-type]
+                found.append((str(route), link))
+    return found
+
+
+def ensure_bridge(name: str, gateways: list[str], mtu: int = 1500, owner: str = "", *,
+                  exclusive: bool = True) -> None:
     """Create (or adopt) bridge ``name`` with addresses ``gateways`` ("ip/prefix"), up.
 
     Idempotent, so a restarted daemon re-runs it for every network it knows. ``owner`` goes
     into the link's alias (IFLA_IFALIAS) so that leftovers of a daemon whose state directory
-    is gone can be recognised and removed (:func:`owned_bridges`).
+    is gone can be recognised and removed (:func:`owned_bridges`). Raises Conflict, changing
+    nothing, if another instance owns the bridge or (``exclusive``) another link already
+    routes one of the subnets (see the module docstring); without ``exclusive`` that is only
+    logged (Docker accepts an explicit ``--subnet`` the host routes elsewhere). Call it under
+    :func:`bridge_lock`.
     """
     with IPRoute() as ipr:
         idx = _index(ipr, name)
+        if idx is not None and owner:
+            alias = str(ipr.get_links(idx)[0].get_attr("IFLA_IFALIAS") or "")
+            if alias.startswith("dockyard:") and alias != owner:
+                raise Conflict(f"bridge {name} belongs to another Dockyard instance ({alias})")
+        have = set() if idx is None else {
+            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=idx)}
+        for cidr in gateways:
+            taken = [] if cidr in have else routes_taking(cidr, exclude=name)
+            if taken:
+                route, link = taken[0]
+                why = f"{link} already routes {route}"
+                if exclusive:
+                    raise Conflict(f"cannot use {ipaddress.ip_interface(cidr).network} for "
+                                   f"bridge {name}: {why}")
+                log.warning("bridge %s: %s; the host reaches its containers only once that "
+                            "route is gone", name, why)
         if idx is None:
             try:
                 ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
@@ -99,9 +191,6 @@ def ensure_bridge(name: str, gateways: list[str], mtu: int = 1500, owner: str = 
             if owner:
                 ipr.link("set", index=idx, ifalias=owner)
             assert idx is not None
-        have = {
-            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=idx)
-        }
         for cidr in gateways:
             if cidr in have:
                 continue

@@ -302,15 +302,31 @@ class NetworkManager:
 
     def _bring_up(self) -> None:
         links.set_sysctl("net.ipv4.ip_forward", "1")
-        for net in self._networks.values():
-            if net.driver == "bridge":
-                links.ensure_bridge(net.bridge, self._bridge_addresses(net), self.config.mtu,
-                                    self._owner)
+        with links.bridge_lock():
+            self._rechoose_default_subnet()
+            for net in self._networks.values():
+                if net.driver == "bridge":   # a user network's subnet may be the user's choice
+                    links.ensure_bridge(net.bridge, self._bridge_addresses(net),
+                                        self.config.mtu, self._owner,
+                                        exclusive=net.name == "bridge")
         for net in self._networks.values():
             for ep in net.endpoints.values():
                 for binding in ep.ports:
                     self._rereserve(binding)
         self._apply_firewall()
+
+    def _rechoose_default_subnet(self) -> None:
+        """The default bridge's subnet is chosen at start but its bridge made on first use: if
+        it was chosen automatically (no ``bip``) and another link routes it by now (another
+        instance on this host), choose again while nothing uses it."""
+        net = next((n for n in self._networks.values() if n.name == "bridge"), None)
+        if (net is None or self.config.bip or net.endpoints or links.link_exists(net.bridge)
+                or not links.routes_taking(net.subnet, exclude=net.bridge)):
+            return
+        used = [s for s in self._used_subnets() if str(s) != net.subnet]
+        subnet = ipam.choose_subnet(self.config.default_address_pools, used, _host_networks())
+        log.info("default bridge subnet %s is routed elsewhere now: using %s", net.subnet, subnet)
+        self._save(replace(net, subnet=str(subnet), gateway=str(subnet.network_address + 1)))
 
     def shutdown(self, *, remove_rules: bool = True) -> None:
         """Release host ports and remove the firewall table; with no endpoint left, the
@@ -444,7 +460,8 @@ class NetworkManager:
                 else Forbidden(f"only one instance of \"{driver}\" network is allowed")
         if not name or "/" in name:
             raise InvalidArgument(f"invalid network name {name!r}")
-        with self._lock:
+        # the host-wide lock: no other instance takes the subnet between our choice and bridge
+        with self._lock, links.bridge_lock():
             if any(n.name == name for n in self._networks.values()):
                 raise Conflict(f"network with name {name} already exists")
             used = self._used_subnets()
@@ -471,14 +488,16 @@ class NetworkManager:
                           enable_ipv6=enable_ipv6, labels=dict(labels or {}), options=opts,
                           created=time.time())
             self._ensure_kernel()
+            existed = links.link_exists(bridge)   # e.g. another instance's: never deleted here
             try:
                 links.ensure_bridge(bridge, self._bridge_addresses(net), self.config.mtu,
-                                    self._owner)
+                                    self._owner, exclusive=subnet is None)
                 self._save(net)
                 self._apply_firewall()
             except BaseException:
                 self._drop(net)
-                links.delete_link(bridge)
+                if not existed:
+                    links.delete_link(bridge)
                 with contextlib.suppress(DockyardError):
                     self._apply_firewall()
                 raise

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.integration.network.conftest import NetEnv, our_links, random_subnet
+from tests.integration.network.conftest import NetEnv, make_config, our_links, random_subnet
 
 pytestmark = pytest.mark.root
 
@@ -82,8 +82,9 @@ def test_bridges_of_a_vanished_daemon_are_swept(netenv: NetEnv, tmp_path: object
     from dockyard.network import NetworkManager
 
     gone_dir = os.path.join(str(tmp_path), "gone")
+    # another daemon: its own bridge, table and subnet (two bridges never share a subnet)
     cfg = dataclasses.replace(netenv.config, bridge_name=f"dyt{netenv.tag}g0",
-                              fw_table=f"dyt_{netenv.tag}_g")
+                              fw_table=f"dyt_{netenv.tag}_g", bip=make_config(netenv.tag).bip)
     other = NetworkManager(gone_dir, cfg)
     other.start()
     other.prepare()                                     # its bridge and table exist now
