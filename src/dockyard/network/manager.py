@@ -190,6 +190,8 @@ class NetworkManager:
         self._fw = fw
         self._kernel_ready = False
         self._kernel_starting = False
+        # MAC -> host veth of endpoints detached while the kernel still tears their netns down
+        self._lingering: dict[str, str] = {}
         # bridge alias: "dockyard:<nft table>:<state dir>" (see sweep_abandoned)
         self._owner = f"dockyard:{self.config.fw_table}:{os.path.abspath(state_dir)}"
         self._networks: Mapping[str, Network] = self._load()
@@ -582,6 +584,13 @@ class NetworkManager:
                 netns_path=netns_path, ip6=addr6,
                 prefixlen6=ipaddress.ip_network(net.subnet6).prefixlen if net.subnet6 else None,
                 gateway6=net.gateway6)
+            # A reused address brings back its MAC (02:42:<ip>). If the last holder's veth is
+            # still on the bridge (its netns not torn down yet: slow on a busy host), the bridge
+            # keeps sending that MAC to the old port, where the dead container answers RST
+            # (or nothing) until its netns goes: delete it now, paying the RCU wait only here.
+            lingering = self._lingering.pop(ep.mac, None)
+            if lingering is not None:
+                links.delete_link(lingering)
             # intent first: a crash from here on leaves a "creating" record cleanup_stale undoes
             net = replace(net, endpoints={**net.endpoints, container_id: ep})
             self._save(net, durable=False)
@@ -618,7 +627,12 @@ class NetworkManager:
                 # The container is gone: the kernel deletes the pair when its netns is torn
                 # down (asynchronously, in cleanup_net). Deleting it here would make us wait
                 # out an RCU grace period (~25 ms) for nothing; a restart's orphan scan
-                # catches it should the namespace linger.
+                # catches it should the namespace linger. Until then the pair stays on the
+                # bridge with this address's MAC: attach deletes it if its MAC comes back.
+                self._lingering[ep.mac] = ep.veth_host
+                if len(self._lingering) > 256:       # MACs never reused (--mac-address)
+                    self._lingering = {m: v for m, v in self._lingering.items()
+                                       if links.link_exists(v)}
                 return
             if not links.delete_link(ep.veth_host) and ep.iface:
                 with contextlib.suppress(DockyardError, OSError):

@@ -172,3 +172,56 @@ def test_user_network_subnets_never_overlap_another_links_unless_asked(
         dup = nm.create_network("dup", subnet=str(taken))
     assert dup.subnet == str(taken) and dup.bridge in our_links(netenv)
     assert f"dyt{netenv.tag}b0 already routes {taken}" in caplog.text
+
+
+def test_address_reused_while_the_last_holders_veth_lingers_reaches_the_new_container(
+        netenv: NetEnv, tmp_path: object) -> None:
+    """A removed container's veth lives until the kernel tears its netns down (asynchronous,
+    slow on a busy host). Its successor gets the same address and so the same MAC: the bridge
+    must not keep sending that MAC to the old port (ECONNREFUSED from the dead container)."""
+    from pyroute2 import netns as pnetns
+
+    old_ns = netenv.netns()
+    ep = netenv.nm.attach("a7" * 32, old_ns, "bridge")
+    # the host talks to the old container: the host resolves its address (REACHABLE) and the
+    # bridge learns its MAC on its port
+    assert subprocess.run(["busybox", "ping", "-c", "1", "-W", "2", ep.ip],
+                          capture_output=True).returncode == 0
+    held = os.open(old_ns, os.O_RDONLY)      # its namespace outlives the file, as in a slow teardown
+    try:
+        name = os.path.basename(old_ns)
+        pnetns.remove(name)                  # (the finalizer's second remove is harmless)
+        netenv.nm.detach("a7" * 32, "bridge")
+        www = os.path.join(str(tmp_path), "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "index.html"), "w") as f:
+            f.write("hello-new")
+        new_ns = netenv.netns()
+        # a quiet successor (no IPv6 chatter: as a container with IPv6 off), already serving
+        assert netenv.run(new_ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                          "net.ipv6.conf.default.disable_ipv6=1").returncode == 0
+        assert netenv.run(new_ns, "ip", "link", "set", "lo", "up").returncode == 0
+        proc = subprocess.Popen(["ip", "netns", "exec", os.path.basename(new_ns), "busybox",
+                                 "httpd", "-f", "-p", "80", "-h", www])
+        try:
+            assert netenv.run(new_ns, "sh", "-c", "for i in $(seq 50); do busybox wget -q "
+                              "-O /dev/null http://127.0.0.1/ && exit 0; sleep 0.1; done; "
+                              "exit 1").returncode == 0        # httpd listens
+            new = netenv.nm.attach(CID, new_ns, "bridge")
+            assert (new.ip, new.mac) == (ep.ip, ep.mac)
+            (binding,) = netenv.nm.publish(CID, "bridge", parse_port_spec("127.0.0.1::80"))
+            # the host still knows the address (as it would moments after the last holder's
+            # traffic): frames go straight to the MAC, wherever the bridge last saw it
+            assert subprocess.run(["ip", "neigh", "replace", ep.ip, "lladdr", ep.mac, "dev",
+                                   netenv.config.bridge_name, "nud", "reachable"]).returncode == 0
+            with socket.create_connection(("127.0.0.1", binding.host_port), timeout=5) as c:
+                c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                page = b""
+                while chunk := c.recv(4096):
+                    page += chunk
+            assert b"hello-new" in page
+        finally:
+            proc.kill()
+            proc.wait()
+    finally:
+        os.close(held)
