@@ -79,7 +79,7 @@ def test_bridges_of_a_vanished_daemon_are_swept(netenv: NetEnv, tmp_path: object
     import shutil
     import subprocess
 
-    from dockyard.network import NetworkManager
+    from dockyard.network import NetworkManager, links
 
     gone_dir = os.path.join(str(tmp_path), "gone")
     # another daemon: its own bridge, table and subnet (two bridges never share a subnet)
@@ -91,7 +91,8 @@ def test_bridges_of_a_vanished_daemon_are_swept(netenv: NetEnv, tmp_path: object
     assert f"dyt{netenv.tag}g0" in _ours(netenv)
     shutil.rmtree(gone_dir)                             # killed, and its state dir removed
     removed = netenv.manager().cleanup_stale()
-    assert f"dyt{netenv.tag}g0" in removed
+    # sweeping is host-wide: a daemon of a parallel test starting just now may have swept first
+    assert f"dyt{netenv.tag}g0" in removed or not links.link_exists(f"dyt{netenv.tag}g0")
     assert f"dyt{netenv.tag}g0" not in _ours(netenv)
     assert subprocess.run(["nft", "list", "table", "inet", cfg.fw_table],
                           capture_output=True).returncode != 0
