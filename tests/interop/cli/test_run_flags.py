@@ -164,7 +164,16 @@ def test_published_ports_show_like_dockers(engine: Engine, names: list[str]) -> 
         "ps", "--filter", f"name={name}", "--format", fmt).stdout.decode()
     import socket
     host, _, number = tcp.rpartition(":")
-    with socket.create_connection((host, int(number)), timeout=5) as conn:
+    deadline = time.monotonic() + 10
+    while True:  # `run -d` returns once httpd is started, not once it listens
+        try:
+            conn = socket.create_connection((host, int(number)), timeout=5)
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    with conn:
         conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
         assert conn.recv(64).startswith(b"HTTP/1.")
 
