@@ -20,7 +20,7 @@ import pytest
 pytestmark = pytest.mark.root
 
 SCENARIO = textwrap.dedent("""
-    import json, os, subprocess, sys, tempfile
+    import json, os, shutil, subprocess, sys, tempfile
     from pyroute2 import IPRoute, netns
     from dockyard.network import NetworkConfig, NetworkManager
     tag, backend = sys.argv[1], sys.argv[2]
@@ -36,7 +36,9 @@ SCENARIO = textwrap.dedent("""
     made = []
     cfg = NetworkConfig(bip="10.77.0.1/24", bridge_name=f"dyt{tag}b0", bridge_prefix=f"dyt{tag}n",
                         veth_prefix=f"dyt{tag}v", fw_table=f"dyt_{tag}", firewall_backend=backend)
-    nm = NetworkManager(tempfile.mkdtemp(), cfg)
+    state = tempfile.mkdtemp(prefix="dyt-out-")
+    www = tempfile.mkdtemp(prefix="dyt-www-")
+    nm = NetworkManager(state, cfg)
     try:
         with IPRoute() as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
@@ -63,7 +65,6 @@ SCENARIO = textwrap.dedent("""
         out["compat_rules"] = len(forward_rules())
         out["outbound"] = ping(c1)
         out["internal_outbound"] = ping(c2)
-        www = tempfile.mkdtemp()
         with open(f"{www}/index.html", "w") as f:
             f.write("published-" + tag)
         httpd = subprocess.Popen(["ip", "netns", "exec", c1, "busybox", "httpd", "-f", "-p", "80", "-h", www])
@@ -92,6 +93,8 @@ SCENARIO = textwrap.dedent("""
         nm.destroy_all()
         for name in made:
             netns.remove(name)
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(www, ignore_errors=True)
     print(json.dumps(out))
 """)
 
