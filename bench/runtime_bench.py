@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -163,6 +164,8 @@ def main() -> int:
 
     compileall.compile_dir(os.path.join(REPO, "src", "dockyard"), quiet=1)
     base = tempfile.mkdtemp(prefix="dockyard-bench-")
+    parents = [os.path.join(d, "dockyard") for d in glob.glob("/sys/fs/cgroup/*/")]
+    made_parents = [p for p in parents if not os.path.isdir(p)]  # /dockyard: our default parent
     try:
         bundle = make_bundle(base)
         private_mount_ns()
@@ -190,6 +193,9 @@ def main() -> int:
             previous = ms
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        for parent in made_parents:
+            with contextlib.suppress(OSError):
+                os.rmdir(parent)
     return 0
 
 

@@ -51,7 +51,8 @@ def private_dockerd(prefix: str, *extra: str) -> Iterator[PrivateDockerd]:
             ["dockerd", "--data-root", f"{base}/data", "--exec-root", f"{base}/exec",
              "--pidfile", f"{base}/d.pid", "-H", f"unix://{daemon.socket}", "--bridge=none",
              "--iptables=false", "--ip-masq=false", *extra],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "TMPDIR": base})  # containerd dumps stacks into $TMPDIR when dockerd's health check restarts it
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:

@@ -196,7 +196,8 @@ class ReferenceDockerd:
                 ["dockerd", "-H", self.host, "--data-root", os.path.join(self.root, "data"),
                  "--exec-root", os.path.join(self.root, "exec"), "--pidfile", os.path.join(self.root, "d.pid"),
                  *net],
-                stdout=log, stderr=log, start_new_session=True)
+                stdout=log, stderr=log, start_new_session=True,
+                env={**os.environ, "TMPDIR": self.root})  # containerd dumps stacks into $TMPDIR when dockerd's health check restarts it
         for _ in range(300):
             if subprocess.run([DOCKER, "-H", self.host, "version"], capture_output=True).returncode == 0:
                 return

@@ -118,7 +118,9 @@ def _running(name: str, cmd: list[str], work: str, sock: str, load: str) -> Iter
     with open(log, "wb") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True,
-                                env={**os.environ, "PYTHONPATH": os.path.join(REPO, "src")})
+                                # TMPDIR: where containerd dumps stacks if dockerd restarts it
+                                env={**os.environ, "PYTHONPATH": os.path.join(REPO, "src"),
+                                     "TMPDIR": work})
     try:
         _wait_for_socket(sock, proc, log)
         engine = Engine(name, f"unix://{sock}", work)

@@ -110,7 +110,7 @@ def _start(kind: str) -> Iterator[Daemon]:
             pytest.skip("dockerd is not installed")
         cmd = ["dockerd", "--data-root", f"{work}/data", "--exec-root", f"{work}/x",
                "--pidfile", f"{work}/pid", "-H", f"unix://{sock}", "--bip", "172.30.9.1/24"]
-        env = dict(os.environ)
+        env = {**os.environ, "TMPDIR": work}  # containerd dumps stacks into $TMPDIR when dockerd's health check restarts it
     else:
         with open(f"{work}/daemon.json", "w") as f:
             f.write('{"bip": "172.30.9.1/24"}')

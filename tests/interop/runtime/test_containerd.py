@@ -73,7 +73,8 @@ class Containerd:
         self.proc = subprocess.Popen(
             ["containerd", "--config", config, "--root", os.path.join(self.base, "root"),
              "--state", os.path.join(self.base, "state"), "--address", self.address],
-            stdout=log, stderr=log, start_new_session=True)
+            stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, "TMPDIR": self.base})  # its SIGUSR1 stack dumps go there
         deadline = time.monotonic() + 20
         while self.ctr("version", check=False).returncode != 0:
             assert time.monotonic() < deadline, "containerd did not come up"
