@@ -718,6 +718,9 @@ class ContainerService(ContainerExtras):
         if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
             raise InvalidArgument('configured logging driver does not support reading')
         path = self.records.log_path(c.id)
+        # decided before the first read: a container that exits right after it (docker-py's
+        # run: logs(follow) then wait) still has its last lines read by follow()
+        following = follow_ and (c.state.running or c.state.status == "restarting")
         lines, offset = await asyncio.to_thread(read_lines, path, tail=tail, since=since, until=until)
         want = {s for s, ok in (("stdout", stdout), ("stderr", stderr)) if ok}
 
@@ -725,7 +728,7 @@ class ContainerService(ContainerExtras):
             for line in lines:
                 if line.stream in want:
                     yield line
-            if follow_ and (c.state.running or c.state.status == "restarting"):
+            if following:
                 async for line in follow(path, offset, until, lambda: not (c.state.running or c.state.status == "restarting")
                                          or c.id not in self.containers):
                     if line.stream in want and (not since or line.ts >= since):

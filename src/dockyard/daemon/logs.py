@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 FOLLOW_POLL = 0.05
 
@@ -72,35 +74,44 @@ def read_lines(path: str, *, tail: int | None, since: float, until: float) -> tu
 
 
 async def follow(path: str, offset: int, until: float, stopped: Callable[[], bool]) -> AsyncIterator[LogLine]:
-    """New lines from ``offset`` until the container stops (then whatever is left)."""
+    """New lines from ``offset`` until the container stops (then whatever is left).
+
+    The file stays open between polls: a container removed (its log deleted) right after it
+    stopped still has its last lines read, and a rotated file is read to its end before the
+    new live file is opened.
+    """
     pending = b""
-    ino = None
-    while True:
-        done = stopped()
-        try:
-            st = os.stat(path)
-            if ino is not None and st.st_ino != ino:
-                offset = 0  # rotated: the live file is new
-            ino = st.st_ino
-            if st.st_size > offset:
-                with open(path, "rb") as f:
+    f: BinaryIO | None = None
+    try:
+        while True:
+            done = stopped()
+            if f is None:
+                with contextlib.suppress(FileNotFoundError):
+                    f = open(path, "rb")  # noqa: SIM115 (held across polls)
                     f.seek(offset)
-                    chunk = f.read()
-                offset += len(chunk)
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for raw in lines:
+            rotated = False
+            if f is not None:
+                with contextlib.suppress(FileNotFoundError):  # removed: our fd still reads
+                    rotated = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+                pending += f.read()
+                *raws, pending = pending.split(b"\n")
+                for raw in raws:
                     line = _parse(raw)
                     if line is None:
                         continue
                     if until and line.ts > until:
                         return
                     yield line
-        except FileNotFoundError:
-            pass
-        if done:
-            return
-        await asyncio.sleep(FOLLOW_POLL)
+                if rotated:  # the live file is a new one: follow it from its start
+                    f.close()
+                    f, offset, pending = None, 0, b""
+                    continue
+            if done:
+                return
+            await asyncio.sleep(FOLLOW_POLL)
+    finally:
+        if f is not None:
+            f.close()
 
 
 __all__ = ["LogLine", "follow", "read_lines"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Callable
 
 import pytest
 
@@ -11,7 +13,7 @@ from dockyard.api.framing import frame, split_frames
 from dockyard.daemon.config import parse_args, reload
 from dockyard.daemon.containers import parse_signal
 from dockyard.daemon.dockerfile_changes import apply_changes
-from dockyard.daemon.logs import read_lines
+from dockyard.daemon.logs import follow, read_lines
 from dockyard.daemon.spec import SpecInputs, build_spec, resolve_user
 from dockyard.errors import InvalidArgument
 from dockyard.shim.logfile import JsonLog, parse_size
@@ -71,6 +73,52 @@ def test_json_log_lines_and_rotation(tmp_path: os.PathLike[str]) -> None:
     with open(path) as f:
         entry = json.loads(f.readline())
     assert set(entry) == {"log", "stream", "time"} and entry["time"].endswith("Z")
+
+
+def _follow_all(path: str, step: Callable[[int], None]) -> list[bytes]:
+    """Run follow() on ``path``; ``step(n)`` acts on the file (and the stop flag) before poll n."""
+    state = {"polls": 0, "stopped": False}
+
+    def stopped() -> bool:
+        step(state["polls"])
+        state["polls"] += 1
+        return state["polls"] > 2
+
+    async def collect() -> list[bytes]:
+        return [line.data async for line in follow(path, 0, 0, stopped)]
+
+    return asyncio.run(collect())
+
+
+def test_follow_reads_the_last_lines_of_a_log_removed_once_stopped(
+        tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(tmp_path, "c-json.log")
+    log = JsonLog(path, max_size=0, max_file=1)
+
+    def step(n: int) -> None:
+        if n == 1:  # the container writes, exits, and is removed before the next poll reads
+            log.write("stdout", b"kept\n")
+            log.close()
+            os.unlink(path)
+
+    assert _follow_all(path, step) == [b"kept\n"]
+
+
+def test_follow_reads_a_rotated_file_to_its_end_then_the_new_one(
+        tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(tmp_path, "c-json.log")
+    log = JsonLog(path, max_size=0, max_file=1)
+
+    def step(n: int) -> None:
+        if n == 1:
+            log.write("stdout", b"old\n")
+            log.close()
+            os.rename(path, path + ".1")
+            fresh = JsonLog(path, max_size=0, max_file=1)
+            fresh.write("stdout", b"new\n")
+            fresh.close()
+
+    assert _follow_all(path, step) == [b"old\n", b"new\n"]
 
 
 def test_parse_size() -> None:
