@@ -28,21 +28,9 @@ import _struct as struct  # what struct re-exports, without its Python module (~
 import errno
 import os
 
-# The C half of ctypes: ``import ctypes`` costs ~1.5 ms at start-up (its Python half defines
-# dozens of classes), and a v2 ``dockyard-runtime create`` with device rules loads this module.
-from _ctypes import (
-    FUNCFLAG_CDECL,
-    FUNCFLAG_USE_ERRNO,
-    Array,
-    CFuncPtr,
-    addressof,
-    dlopen,
-    get_errno,
-)
-from _ctypes import _SimpleCData as SimpleCData
-
 from dockyard.cgroups.devices import parse_rule
 from dockyard.errors import Internal, Unsupported
+from dockyard.linux import libc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,71 +109,23 @@ def device_program(rules: Sequence[Mapping[str, Any]]) -> bytes:
     return b"".join(prog)
 
 
-class _Char(SimpleCData):  # type: ignore[type-arg]  # ctypes.c_char
-    _type_ = "c"
-
-
-class _Int(SimpleCData):  # type: ignore[type-arg]  # ctypes.c_int
-    _type_ = "i"
-
-
-class _Long(SimpleCData):  # type: ignore[type-arg]  # ctypes.c_long
-    _type_ = "l"
-
-
-class _UInt(SimpleCData):  # type: ignore[type-arg]  # ctypes.c_uint
-    _type_ = "I"
-
-
-class _Function(CFuncPtr):  # type: ignore[misc]  # what ctypes.CDLL(None, use_errno=True) makes
-    _flags_ = FUNCFLAG_CDECL | FUNCFLAG_USE_ERRNO
-    _restype_ = _Int
-
-
-_SYSCALL: list[_Function] = []
-
-
-_ARRAYS: dict[int, Any] = {}  # size -> the char[size] type
-
-
-def _buffer(size: int, init: bytes = b"") -> Any:
-    """A zeroed C char array of ``size`` bytes starting with ``init`` (ctypes.create_string_buffer)."""
-    cls = _ARRAYS.get(size)
-    if cls is None:
-        array_type: Any = type(Array)  # ctypes' PyCArrayType, the metaclass of arrays
-        cls = _ARRAYS[size] = array_type(f"char_{size}", (Array,), {"_type_": _Char, "_length_": size})
-    buf = cls()
-    buf[: len(init)] = init
-    return buf
-
-
 def _bpf(cmd: int, attr: Any) -> int:
     nr = _SYS_BPF.get(os.uname().machine)
     if nr is None:
         raise Unsupported(f"cgroup v2 device rules on {os.uname().machine}")
-    if not _SYSCALL:
-        _SYSCALL.append(_Function(("syscall", _Handle(dlopen(None, 0)))))  # type: ignore[arg-type]
-    ret: int = _SYSCALL[0](_Long(nr), _Int(cmd), attr, _UInt(len(attr)))
-    if ret < 0:
-        err = get_errno()
-        raise OSError(err, os.strerror(err))
-    return ret
-
-
-class _Handle:
-    """What a ``CFuncPtr((name, lib))`` needs of ``lib``: its dlopen handle."""
-
-    def __init__(self, handle: int) -> None:
-        self._handle = handle
+    try:
+        return libc.syscall(nr, cmd, attr, len(attr))
+    except OSError as exc:  # callers word the message (and test errno)
+        raise OSError(exc.errno, os.strerror(exc.errno or 0)) from None
 
 
 def _load(program: bytes) -> int:
-    insns = _buffer(len(program), program)
-    license_ = _buffer(8, b"Apache")
-    log = _buffer(65536)
-    attr = _buffer(128)
+    insns = libc.buffer(len(program), program)
+    license_ = libc.buffer(8, b"Apache")
+    log = libc.buffer(65536)
+    attr = libc.buffer(128)
     struct.pack_into("<IIQQIIQ", attr, 0, _BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8,
-                     addressof(insns), addressof(license_), 1, len(log), addressof(log))
+                     libc.address_of(insns), libc.address_of(license_), 1, len(log), libc.address_of(log))
     try:
         return _bpf(_BPF_PROG_LOAD, attr)
     except OSError as exc:
@@ -194,9 +134,9 @@ def _load(program: bytes) -> int:
 
 
 def _attached(cgroup_fd: int) -> list[int]:
-    ids = _buffer(64 * 4)
-    attr = _buffer(128)
-    struct.pack_into("<IIIIQI", attr, 0, cgroup_fd, _BPF_CGROUP_DEVICE, 0, 0, addressof(ids), 64)
+    ids = libc.buffer(64 * 4)
+    attr = libc.buffer(128)
+    struct.pack_into("<IIIIQI", attr, 0, cgroup_fd, _BPF_CGROUP_DEVICE, 0, 0, libc.address_of(ids), 64)
     _bpf(_BPF_PROG_QUERY, attr)
     (count,) = struct.unpack_from("<I", attr, 24)
     return list(struct.unpack_from(f"<{count}I", ids))
@@ -218,7 +158,7 @@ def attach_device_program(cgroup_dir: str, program: bytes) -> None:
         old = _attached(cgroup_fd)
         prog_fd = _load(program)
         try:
-            attr = _buffer(128)
+            attr = libc.buffer(128)
             struct.pack_into("<IIII", attr, 0, cgroup_fd, prog_fd, _BPF_CGROUP_DEVICE, _BPF_F_ALLOW_MULTI)
             try:
                 _bpf(_BPF_PROG_ATTACH, attr)
@@ -233,7 +173,7 @@ def attach_device_program(cgroup_dir: str, program: bytes) -> None:
 
 
 def _detach(cgroup_fd: int, prog_id: int) -> None:
-    attr = _buffer(128)
+    attr = libc.buffer(128)
     struct.pack_into("<I", attr, 0, prog_id)
     try:
         fd = _bpf(_BPF_PROG_GET_FD_BY_ID, attr)
@@ -242,7 +182,7 @@ def _detach(cgroup_fd: int, prog_id: int) -> None:
             return
         raise
     try:
-        attr = _buffer(128)
+        attr = libc.buffer(128)
         struct.pack_into("<III", attr, 0, cgroup_fd, fd, _BPF_CGROUP_DEVICE)
         _bpf(_BPF_PROG_DETACH, attr)
     finally:

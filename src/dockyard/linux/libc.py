@@ -14,8 +14,20 @@ with errno saved, exactly as ``ctypes.CDLL(None, use_errno=True)`` declares them
 from __future__ import annotations
 
 import os
-from _ctypes import FUNCFLAG_CDECL, FUNCFLAG_USE_ERRNO, CFuncPtr, dlopen, get_errno
+from _ctypes import (
+    FUNCFLAG_CDECL,
+    FUNCFLAG_USE_ERRNO,
+    Array,
+    CFuncPtr,
+    addressof,
+    dlopen,
+    get_errno,
+)
 from _ctypes import _SimpleCData as SimpleCData
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CLONE_NEWCGROUP",
@@ -37,12 +49,15 @@ __all__ = [
     "PR_SET_CHILD_SUBREAPER",
     "PR_SET_NO_NEW_PRIVS",
     "PR_SET_PDEATHSIG",
+    "address_of",
+    "buffer",
     "capset",
     "mount",
     "pivot_root",
     "prctl",
     "sethostname",
     "setns",
+    "syscall",
     "umount2",
     "unshare",
 ]
@@ -74,6 +89,10 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+
+class _Char(SimpleCData):  # type: ignore[type-arg]
+    _type_ = "c"
 
 
 class _Int(SimpleCData):  # type: ignore[type-arg]
@@ -163,3 +182,28 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 def capset(header: bytes, data: bytes) -> None:
     """capset(2) with a packed ``__user_cap_header_struct`` and its data array."""
     _check(_libc().capset(header, data), "capset")
+
+
+def syscall(number: int, *args: Any) -> int:
+    """syscall(2) by number: ints pass as C ints, :func:`buffer` arrays and bytes as pointers."""
+    return _check(_libc().syscall(_Long(number), *args), f"syscall {number}")
+
+
+_ARRAYS: dict[int, Any] = {}  # size -> the char[size] type
+
+
+def buffer(size: int, init: bytes = b"") -> Any:
+    """A zeroed, writable C ``char[size]`` starting with ``init`` (ctypes.create_string_buffer):
+    for structs the kernel reads or fills in (pack them with ``struct.pack_into``)."""
+    cls = _ARRAYS.get(size)
+    if cls is None:
+        array_type: Any = type(Array)  # ctypes' PyCArrayType, the metaclass of arrays
+        cls = _ARRAYS[size] = array_type(f"char_{size}", (Array,), {"_type_": _Char, "_length_": size})
+    buf = cls()
+    buf[: len(init)] = init
+    return buf
+
+
+def address_of(buf: Any) -> int:
+    """Where a :func:`buffer` lives, for pointers inside structs."""
+    return int(addressof(buf))
