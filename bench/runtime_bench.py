@@ -6,7 +6,7 @@ Each round runs ``<runtime> --root <tmp> run --bundle <bundle> <id>`` (command `
 per runtime, round-robin so machine noise hits all three alike, twice: back to back, and with
 a pause before each run (``--gap``, default 50 ms). The pause matters on cgroup v1: the first
 write of a pid into a ``cgroup.procs`` after a quiet spell waits for an RCU grace period
-(~12 ms here), which runc and crun pay and dockyard-runtime does not (runtime/cgroup.py);
+(~12 ms here), which runc and crun pay and dockyard-runtime does not (Cgroup.join_files);
 back to back, a runtime often finds the lock still warm from the one before it. Medians and
 ratios to runc are printed for both, then where dockyard-runtime's time goes: timestamps its
 own processes log with ``DOCKYARD_RUNTIME_TRACE`` (runtime/trace.py), medians from the

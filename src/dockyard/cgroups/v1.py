@@ -132,6 +132,10 @@ class CgroupV1(Cgroup):
                     value = above
                 above = value
 
+    def join_files(self) -> list[str]:
+        self._made.clear()  # a task will be inside: no longer fresh
+        return [os.path.join(directory, "tasks") for directory in self._dirs]
+
     def apply(self, pid: int) -> None:
         self._made.clear()  # a task inside: no longer fresh
         for directory in self._dirs:

@@ -144,6 +144,9 @@ class CgroupV2(Cgroup):
     def apply(self, pid: int) -> None:
         write_file(self._f("cgroup.procs"), str(pid), f"cgroup join {self.dir}")
 
+    def join_files(self) -> list[str]:
+        return [self._f("cgroup.procs")]
+
     def _need(self, controller: str, what: str) -> None:
         if self._enabled is None:  # read once per set()
             self._enabled = (read_text(self._f("cgroup.controllers")) or "").split()

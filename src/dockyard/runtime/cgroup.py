@@ -9,8 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["cgroup_path", "join_files", "join_self", "open_cg", "stop_warming",
-           "warm_migration_lock"]
+__all__ = ["cgroup_path", "open_cg", "stop_warming", "warm_migration_lock"]
 
 DEFAULT_PARENT = "/dockyard"
 
@@ -32,46 +31,14 @@ def open_cg(path: str) -> Any:
     return open_cgroup(path)
 
 
-# ------------------------------------------------------------ joining the cgroup
+# ------------------------------------------------------------ the v2 grace period
 #
-# Moving a process into a cgroup by pid (a write of its pid to cgroup.procs, which is what
-# runc and crun do) takes the kernel's global cgroup_threadgroup_rwsem for writing, and the
-# first writer after a quiet spell waits for an RCU grace period: 5-20 ms on our VM (median
-# ~12), most of what `create` used to cost. Since Linux 6.0 ("cgroup: Optimize single thread
-# migration") a thread that moves *itself* alone -- "0" written to a v1 hierarchy's `tasks`
-# file -- skips that lock: ~0.1 ms. So the parent makes and limits the cgroup and stage 1 of
-# the fork chain (single-threaded, right after fork) moves itself in, before it forks the
-# init, which inherits the cgroup. On cgroup v2 threads cannot leave their domain, so stage 1
-# writes "0" to cgroup.procs and waits out the grace period; there the CLI can start paying
-# it early (warm_migration_lock).
-
-
-def join_files(cg: Any) -> list[str]:
-    """The files a single-threaded process writes "0" to, to move itself into ``cg``."""
-    name = "cgroup.procs" if cg.mode == "v2" else "tasks"
-    return [os.path.join(d, name) for d in cg.directories()]
-
-
-def join_self(files: list[str]) -> None:
-    """Move the calling (single-threaded) process into the cgroup :func:`join_files` names."""
-    from dockyard.errors import Internal
-
-    for path in files:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise Internal(f"cannot join cgroup {os.path.dirname(path)}: {exc.strerror}") from exc
-
-
-# The grace period on cgroup v2: the CLI starts a thread, first thing, that writes its own pid
-# into the cgroup it is already in (a no-op move) every few ms until create has placed the
-# init; writes that follow within about one more grace period are fast. Not on v1, where the
-# self-move above needs no grace period and the thread would only hold cgroup_mutex (through
-# its own waits) against the parent's mkdirs. Failures end the thread silently.
+# The init joins its cgroup itself (Cgroup.join_files, cgroups.base.join_self): on v1 that
+# skips the kernel's cgroup-migration grace period; on v2 it cannot. There the CLI starts a
+# thread, first thing, that writes its own pid into the cgroup it is already in (a no-op move)
+# every few ms until create has placed the init; writes that follow within about one more
+# grace period are fast. Not on v1, where the thread would only hold cgroup_mutex (through its
+# own waits) against the parent's mkdirs. Failures end the thread silently.
 
 _WARM_UNTIL = [0.0]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
+from dockyard.cgroups.base import join_self
 from dockyard.linux import libc
-from dockyard.runtime.cgroup import join_self
 from dockyard.runtime.namespaces import NAMESPACES, join_order, new_flags
 from dockyard.runtime.sync import Channel
 from dockyard.runtime.trace import mark
@@ -38,7 +38,7 @@ class InitPlan:
                  seccomp_flags: int, join: list[str]) -> None:
         self.spec, self.bundle, self.rootfs, self.fifo_fd = spec, bundle, rootfs, fifo_fd
         self.stdio, self.seccomp, self.seccomp_flags = stdio, seccomp, seccomp_flags
-        self.join = join  # cgroup files the child writes "0" to (runtime.cgroup.join_files)
+        self.join = join  # cgroup files the child writes "0" to (Cgroup.join_files)
 
 
 class ExecPlan:

@@ -15,7 +15,7 @@ from dockyard.errors import Conflict
 from dockyard.linux import proc
 from dockyard.runtime import state as st
 from dockyard.runtime.bundle import Bundle, load_bundle
-from dockyard.runtime.cgroup import cgroup_path, join_files, open_cg, stop_warming
+from dockyard.runtime.cgroup import cgroup_path, open_cg, stop_warming
 from dockyard.runtime.child import InitPlan, init_direct, preload, stage1_create
 from dockyard.runtime.spawn import Spawn
 from dockyard.runtime.trace import mark
@@ -84,7 +84,7 @@ def create(rt: Runtime, container_id: str, bundle_path: str, *,
         else:
             cg.create()
             cg.set((spec.get("linux") or {}).get("resources") or {})
-            join = join_files(cg)  # the child moves itself in: no grace period (runtime.cgroup)
+            join = cg.join_files()  # the child moves itself in (Cgroup.join_files)
         mark("create: cgroup made")
         # Everything the children need is imported and decided before the fork: whatever
         # either side touches afterwards costs copy-on-write faults on top (2x, measured).

@@ -7,7 +7,6 @@ import os
 
 from dockyard.errors import Conflict
 from dockyard.oci import runtime_spec
-from dockyard.runtime.cgroup import join_files
 from dockyard.runtime.child import ExecPlan, exec_direct, preload
 from dockyard.runtime.create import compile_seccomp
 from dockyard.runtime.spawn import Spawn
@@ -35,7 +34,7 @@ def exec_process(rt: Runtime, container_id: str, process: dict[str, Any], *,
     ns_types = tuple(ns["type"] for ns in (spec.get("linux") or {}).get("namespaces") or [])
     cg = rt.cgroup(record)
     plan = ExecPlan(process, record.pid, ns_types, stdio, seccomp_program, seccomp_flags,
-                    join_files(cg) if cg is not None else [])
+                    cg.join_files() if cg is not None else [])
     preload(seccomp_program, None, bool(process.get("terminal")), bool(process.get("rlimits")))
     pid_ns = f"/proc/{record.pid}/ns/pid" if "pid" in ns_types else None
     spawn = Spawn(lambda ch: exec_direct(ch, plan), direct=True, pid_ns=pid_ns)

@@ -11,7 +11,7 @@ a first child ``S1`` makes the namespaces and forks ``I`` (the lines marked S1):
       cgroup create + set ; import what
       the children run (runtime.child.preload)
       fork I -------------------------------> I: writes "0" to the cgroup's tasks files:
-                                              moves itself in (runtime.cgroup) ;
+                                              moves itself in (Cgroup.join_files) ;
                                               setns(paths) ; unshare(new namespaces)
       [S1] fork S1 -------------------------> S1: the same, then unshare(CLONE_NEWUSER | ...)
       [S1]              <---------- "userns"  S1

@@ -12,8 +12,6 @@ import json
 import os
 import select
 import signal
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,23 +19,6 @@ from dockyard.cgroups import Cgroup, open_cgroup
 from tests.support.forked import spawn
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def cgroup() -> Iterator[Cgroup]:
-    cg = open_cgroup(f"/dockyard-test/{uuid.uuid4().hex[:16]}")
-    cg.create()
-    try:
-        yield cg
-    finally:
-        if cg.exists():
-            cg.kill_all(signal.SIGKILL)
-            cg.destroy()
-        for directory in cg.directories():
-            try:
-                os.rmdir(os.path.dirname(directory))  # /dockyard-test, if no other test uses it
-            except OSError:
-                pass
 
 
 def test_limits_are_written_to_the_kernel(cgroup: Cgroup) -> None:

@@ -12,36 +12,14 @@ import errno
 import os
 import select
 import signal
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from dockyard.cgroups import CgroupV2, detect_mode
+from dockyard.cgroups import CgroupV2
 from dockyard.cgroups.ebpf import attached_programs
 from tests.support.forked import run_forked, spawn
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def v2_cgroup() -> Iterator[CgroupV2]:
-    mode = detect_mode()
-    if mode == "v1":
-        pytest.skip("no cgroup2 hierarchy mounted")
-    root = "/sys/fs/cgroup/unified" if mode == "hybrid" else "/sys/fs/cgroup"
-    path = f"dockyard-test/{uuid.uuid4().hex[:16]}"
-    os.makedirs(os.path.join(root, path))
-    cg = CgroupV2(path, root)
-    try:
-        yield cg
-    finally:
-        cg.kill_all()
-        cg.destroy()
-        try:
-            os.rmdir(os.path.join(root, "dockyard-test"))
-        except OSError:
-            pass
 
 
 def _open_all(cg: CgroupV2) -> list[str]:
