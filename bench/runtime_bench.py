@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(REPO, "src"))
 
 from tests.support import busybox  # noqa: E402
 
-from dockyard.linux import capabilities, libc  # noqa: E402
+from dockyard.linux import capabilities, libc, mountflags  # noqa: E402
 from dockyard.oci.runtime_spec import default_spec  # noqa: E402
 
 DOCKYARD = os.environ.get("DOCKYARD_RUNTIME") or os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
@@ -61,7 +61,7 @@ def make_bundle(base: str) -> str:
 
 def private_mount_ns() -> None:
     libc.unshare(libc.CLONE_NEWNS)
-    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE, None)
+    libc.mount(None, "/", None, mountflags.MS_REC | mountflags.MS_PRIVATE, None)
     if os.path.ismount("/sys/fs/cgroup/unified"):
         libc.umount2("/sys/fs/cgroup/unified", libc.MNT_DETACH)
 

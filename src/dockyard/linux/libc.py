@@ -2,7 +2,7 @@
 
 Each function raises ``OSError(errno, strerror, path)`` on failure, like ``os`` does. The libc
 handle is loaded on first use. Constants are the x86_64/aarch64 Linux values (linux/sched.h,
-linux/mount.h, linux/prctl.h).
+linux/mount.h, linux/prctl.h; mount(2) flags are in dockyard.linux.mountflags).
 
 Built on ``_ctypes``, the C half of ctypes, not on ``ctypes`` itself: this module is imported by
 every ``dockyard-runtime`` call, and ``import ctypes`` costs ~2 ms (its Python half defines
@@ -38,14 +38,6 @@ __all__ = [
     "CLONE_NEWUSER",
     "CLONE_NEWUTS",
     "MNT_DETACH",
-    "MS_BIND",
-    "MS_PRIVATE",
-    "MS_RDONLY",
-    "MS_REC",
-    "MS_REMOUNT",
-    "MS_SHARED",
-    "MS_SLAVE",
-    "MS_UNBINDABLE",
     "PR_SET_CHILD_SUBREAPER",
     "PR_SET_NO_NEW_PRIVS",
     "PR_SET_PDEATHSIG",
@@ -70,17 +62,6 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_BIND = 4096
-MS_REC = 16384
-MS_UNBINDABLE = 1 << 17
-MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
-MS_SHARED = 1 << 20
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from dockyard.errors import NotFound
-from dockyard.linux.libc import CLONE_NEWNET, MNT_DETACH, MS_BIND, mount, setns, umount2, unshare
+from dockyard.linux.libc import CLONE_NEWNET, MNT_DETACH, mount, setns, umount2, unshare
+from dockyard.linux.mountflags import MS_BIND
 
 __all__ = ["create_netns_file", "netns_path_for_pid", "remove_netns_file", "run_in_netns",
            "same_netns"]
