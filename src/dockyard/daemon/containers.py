@@ -186,6 +186,8 @@ class ContainerService(ContainerExtras):
                       host_config=host_config, path=entry[0], args=entry[1:], runtime=runtime,
                       driver=str(getattr(rootfs, "driver", "overlay2") or "overlay2"), mount_points=points,
                       graph_driver=_graph_data(rootfs))
+        if self.network is not None and hasattr(self.network, "adopt"):
+            self.network.adopt(c)  # inspect lists its networks from now on
         self._save(c, durable=True)
         self.containers[cid] = c
         self.names[name] = cid

@@ -1,6 +1,6 @@
 """The daemon's network service: sandboxes, endpoints, ports, DNS for containers.
 
-The container service calls three hooks (``ContainerService.network``):
+The container service calls four hooks (``ContainerService.network``):
 
 - ``on_create(c, networking_config)`` -- check ``--network`` names a network, remember the
   ``NetworkingConfig`` (aliases, ``--ip``) the container record does not keep;
@@ -11,9 +11,9 @@ The container service calls three hooks (``ContainerService.network``):
 - ``release(c)`` -- after the container exited: the reverse. Unmounting the namespace file lets
   the kernel tear the veth down asynchronously, so this costs ~1 ms.
 
-``adopt(c)`` hangs a :class:`ContainerNetView` on each container record (at daemon start, and
-on a container's ``create`` event), so that inspect shows the networks it is configured on
-(``attachments``) before it ever starts and after it stopped, as dockerd does.
+- ``adopt(c)`` -- hang a :class:`ContainerNetView` on the new container record, so that
+  inspect shows the networks it is configured on (``attachments``) before it ever starts and
+  after it stopped, as dockerd does (records restored at daemon start are adopted by ``start``).
 
 The API's /networks routes call the rest. Blocking library calls run in threads
 (``asyncio.to_thread``); the DNS server and the userland proxy live on the loop. Per-container
@@ -112,7 +112,7 @@ class NetworkService:
     async def start(self) -> None:
         """Call after the container service restored its records (it knows who still runs)."""
         if hasattr(self.events, "subscribe"):
-            self._watch = asyncio.ensure_future(self._follow_containers(self.events.subscribe()))
+            self._watch = asyncio.ensure_future(self._forget_destroyed(self.events.subscribe()))
         known = dict(getattr(self.containers, "containers", {}))
         for c in known.values():
             self.adopt(c)
@@ -134,24 +134,13 @@ class NetworkService:
             if entry.endswith(".json") and entry[:-5] not in known:
                 self.forget(entry[:-5])
 
-    async def _follow_containers(self, queue: asyncio.Queue[Any]) -> None:
-        """Adopt a new container record; drop its network record when it is removed.
-
-        A create's event is queued before its API answer is written, so this task runs before
-        the loop reads the client's next request: the first inspect already has the view.
-        """
+    async def _forget_destroyed(self, queue: asyncio.Queue[Any]) -> None:
+        """Drop a container's network record when the container is removed."""
         try:
             while True:
                 ev = await queue.get()
-                if getattr(ev, "type", "") != "container":
-                    continue
-                action, cid = getattr(ev, "action", ""), str(getattr(ev, "actor_id", ""))
-                if action == "create":
-                    c = getattr(self.containers, "containers", {}).get(cid)
-                    if c is not None:
-                        self.adopt(c)
-                elif action == "destroy":
-                    self.forget(cid)
+                if getattr(ev, "type", "") == "container" and getattr(ev, "action", "") == "destroy":
+                    self.forget(str(getattr(ev, "actor_id", "")))
         finally:
             self.events.unsubscribe(queue)
 
